@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh machine with Python 3.10+:
+#   make train   # create .venv if missing, install regstudy, run the default experiment
+#   make test    # same install, then the test suite
+# The virtual environment is rebuilt only when pyproject.toml changes (stamp file named by its hash).
+
+PYTHON ?= python3
+VENV   ?= .venv
+HASH   := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(HASH)
+BIN    := $(VENV)/bin
+ARGS   ?=
+# Real MNIST / Fashion-MNIST: REGSTUDY_DATA wins; else ../shared/datasets when present.
+export REGSTUDY_DATA ?= $(if $(wildcard ../shared/datasets/MNIST),$(abspath ../shared/datasets),)
+
+.PHONY: install train test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e ".[dev,launchers]"
+	touch $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/regstudy train $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/pytest -q $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache

@@ -1,0 +1,56 @@
+"""`regstudy` command line: dispatches to subcommands, importing heavy modules only when needed."""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+USAGE = """usage: regstudy <command> [args]
+
+commands:
+  train   train one configuration, or sweep with -m (Hydra overrides: key=value ...)
+          e.g. regstudy train model=lenet5 dataset=fashion_mnist reg=l2 reg.l2.strength=1e-4
+               regstudy train -m reg=none,l2,dropout seed=0,1,2
+          regstudy train --help   lists config groups and options
+  table   paper-style table over the runs under directories: regstudy table DIR...
+  probe   signal and gradient variance at initialization, no training
+  plot    figures from run directories: regstudy plot {gradflow,curves} RUN_DIR...
+
+options:
+  -h, --help     show this message
+  --version      print the version
+"""
+
+
+def _train(argv: List[str]) -> int:
+    from . import train_app
+
+    sys.argv = ["regstudy train", *argv]
+    train_app.train()
+    return 0
+
+
+COMMANDS = {"train": _train}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        from . import __version__
+
+        print(f"regstudy {__version__}")
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"regstudy: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}\n",
+              file=sys.stderr)
+        print(USAGE, end="", file=sys.stderr)
+        return 2
+    return COMMANDS[command](rest) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Structured-config schemas: the single source of truth for every key a run accepts.
+
+Registered in Hydra's ConfigStore so a misspelt key or a wrong type fails at
+composition time, before any data is loaded. This module must not import torch:
+`regstudy train --cfg job` composes configs without paying for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    # LeNet5: "classic" (LeCun 6-16-120-84) or "caffe" (20-50-500, the PSP paper's code).
+    variant: str = "classic"
+    activation: str = "relu"
+    init: str = "default"
+    # Normalization placement: none | bn_before_act | bn_after_act (reg=bn_* overrides it).
+    norm: str = "none"
+    # Architecture dropout the published model has (All-CNN-C); reg=dropout adds more.
+    dropout: float = 0.0
+    width: int = 32
+    blocks_per_stage: int = 0
+    residual: bool = False
+    leaky_slope: float = 0.01
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    # Data root; the primary config fills it from $REGSTUDY_DATA, else ./data.
+    root: str = "./data"
+    download: bool = True
+    # Skip torchvision's MD5 check of CIFAR files (for small files tests write).
+    verify_checksums: bool = True
+    val_size: int = 5000
+    split_seed: int = 0
+    augment: bool = False
+    # Use only the first N training images (0 = all), and the first N validation/test
+    # images (test_subset); for smoke runs and tests.
+    subset: int = 0
+    test_subset: int = 0
+
+
+@dataclass
+class L2Config:
+    strength: float = 1e-4
+    # penalty: add strength/2 * ||theta||^2 to the loss; weight_decay: optimizer's weight_decay.
+    mode: str = "penalty"
+    exclude_bias_and_norm: bool = False
+
+
+@dataclass
+class DropoutConfig:
+    p: float = 0.5
+    # Where: fc (after hidden fully-connected activations), conv (after each conv block), input.
+    where: List[str] = field(default_factory=lambda: ["fc"])
+
+
+@dataclass
+class BatchNormConfig:
+    placement: str = "bn_before_act"
+
+
+@dataclass
+class PSPConfig:
+    strength: float = 1e-3
+    # layer_mean: (lambda/L) sum_l mean(z_l^2) (the authors' code); sum: lambda * 1/2 sum z^2 per sample.
+    reduction: str = "layer_mean"
+    include_logits: bool = True
+    # Site names to penalise (empty = every activation input plus the logits).
+    sites: List[str] = field(default_factory=list)
+
+
+@dataclass
+class RegConfig:
+    """Active regularizers, keyed by name; absent (null) means off. Compose with reg=[l2,dropout].
+
+    `strength` and `p` are shorthands for the one active regularizer that has that
+    parameter (reg=psp reg.strength=1e-3); see regstudy.config.shorthand.
+    """
+
+    strength: Optional[float] = None
+    p: Optional[float] = None
+    l2: Optional[L2Config] = None
+    dropout: Optional[DropoutConfig] = None
+    bn: Optional[BatchNormConfig] = None
+    psp: Optional[PSPConfig] = None
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    alpha: float = 0.99
+    rho: float = 0.9
+
+
+@dataclass
+class SchedConfig:
+    name: str = "none"
+    milestones: List[int] = field(default_factory=list)
+    gamma: float = 0.1
+    eta_min: float = 0.0
+    # cosine: anneal over this many epochs (0 = trainer.epochs).
+    t_max: int = 0
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 10
+    batch_size: int = 100
+    eval_batch_size: int = 1000
+    device: str = "auto"
+    deterministic: bool = False
+    # none | bf16 | fp16 (CUDA only)
+    amp: str = "none"
+    log_every_n_steps: int = 100
+    num_workers: int = 0
+    # Stop after this many optimizer steps in total (0 = no limit); for smoke runs.
+    max_steps: int = 0
+    channels_last: bool = False
+    progress: str = "auto"
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    reg: RegConfig = field(default_factory=RegConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    sched: SchedConfig = field(default_factory=SchedConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    name: str = "run"
+
+
+def register_configs() -> None:
+    """Register the schema so `configs/train.yaml` can validate against it."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)

@@ -1,0 +1,9 @@
+"""Model zoo: importing this package registers every model family."""
+
+from . import lenet  # noqa: F401  (registers lenet5)
+from .layers import ArchOptions
+from .registry import available_models, build_model, register_model
+from .sites import record_sites, site_names
+
+__all__ = ["ArchOptions", "available_models", "build_model", "register_model", "record_sites",
+           "site_names"]

@@ -1,0 +1,145 @@
+"""One run, end to end: config -> build -> loop -> record. Called by `regstudy train`."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Dict, List
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from .. import __version__
+from ..config.validate import ConfigError, check
+from ..data.datamodule import load_data
+from ..data.decode import DataNotFoundError
+from ..models import ArchOptions, available_models, build_model
+from ..record.metrics import RunRecord
+from ..record.tensorboard import TBLogger
+from ..regularizers import build_regularizers
+from .loop import Observer, final_test, fit
+from .optim import build_optimizer, build_scheduler
+from .runtime import DeviceError, pick_device, seed_everything, tune_malloc
+
+log = logging.getLogger("regstudy")
+
+
+class RunAborted(Exception):
+    """The run stopped before training for a reason the user can fix (message says how)."""
+
+
+def arch_options(model_cfg, regularizers) -> ArchOptions:
+    """The model's own architecture choices, then each regularizer's switches on top."""
+    opts = ArchOptions(activation=model_cfg.activation, leaky_slope=model_cfg.leaky_slope,
+                       norm=model_cfg.norm, init=model_cfg.init)
+    for reg in regularizers:
+        opts = reg.arch(opts)
+    return opts
+
+
+def build_observers(cfg, model) -> List[Observer]:
+    """Statistics and diagnostics that watch every run (extended by later features)."""
+    return []
+
+
+def _run_meta(cfg: DictConfig, overrides: List[str]) -> Dict[str, Any]:
+    return {
+        "regstudy_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "host": platform.node(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "overrides": overrides,
+        "seed": cfg.seed,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
+def prepare(cfg: DictConfig) -> torch.device:
+    """Every check that needs no data: raises RunAborted with one line per problem."""
+    try:
+        check(cfg)
+        if cfg.model.name not in available_models():
+            raise ConfigError(f"model.name={cfg.model.name!r} is not one of {available_models()}")
+        device = pick_device(cfg.trainer.device)
+        if cfg.trainer.amp != "none" and device.type != "cuda":
+            raise ConfigError(f"trainer.amp={cfg.trainer.amp} needs CUDA but the run would use "
+                              f"{device}; set trainer.amp=none")
+    except (ConfigError, DeviceError) as err:
+        raise RunAborted(str(err)) from err
+    return device
+
+
+def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str, Any]:
+    """Train one configuration into `run_dir`; returns the final record."""
+    device = prepare(cfg)
+    tune_malloc()
+    seed_everything(cfg.seed, cfg.trainer.deterministic)
+    try:
+        data = load_data(cfg.dataset, device)
+    except DataNotFoundError as err:
+        raise RunAborted(str(err)) from err
+
+    regularizers = build_regularizers(cfg.reg)
+    spec = data.spec
+    model = build_model(cfg.model, spec.channels, spec.num_classes, spec.image_size,
+                        arch_options(cfg.model, regularizers)).to(device)
+    if cfg.trainer.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg.optim, model, regularizers)
+    scheduler = build_scheduler(cfg.sched, optimizer, cfg.trainer.epochs)
+    observers = build_observers(cfg, model)
+
+    meta = _run_meta(cfg, overrides)
+    meta.update(device=str(device), num_params=sum(p.numel() for p in model.parameters()),
+                train_size=len(data.train), val_size=len(data.val) if data.val else 0,
+                test_size=len(data.test))
+    record = RunRecord(run_dir, meta)
+    tb = TBLogger(run_dir / "tb")
+    log.info("%s on %s (%d params) on %s: %d train / %d val / %d test images",
+             cfg.model.name, cfg.dataset.name, meta["num_params"], device,
+             meta["train_size"], meta["val_size"], meta["test_size"])
+
+    def on_epoch(row: Dict[str, Any]) -> None:
+        record.add_epoch(row)
+        tb.scalars({f"{k.split('_', 1)[0]}/{k.split('_', 1)[1]}": v for k, v in row.items()
+                    if k.startswith(("train_", "val_")) and isinstance(v, float)}, row["epoch"])
+        tb.scalars({"lr": row["lr"]}, row["epoch"])
+
+    try:
+        result = fit(cfg, model, data, optimizer, scheduler, regularizers, observers,
+                     on_epoch, device)
+        summary: Dict[str, Any] = {
+            "epochs_run": result.epochs_run, "steps": result.steps,
+            "train_seconds": round(result.train_seconds, 3),
+            "samples_per_s": round(result.samples / max(result.train_seconds, 1e-9), 1),
+        }
+        if result.status == "diverged":
+            record.finish("diverged", diverged_at=result.diverged_at, **summary)
+            return record.data
+        test = final_test(model, result, data, cfg)
+        best_row = next((r for r in result.history if r["epoch"] == result.best_epoch), {})
+        final = result.history[-1] if result.history else {}
+        summary.update(
+            best_epoch=result.best_epoch,
+            best_val_acc=best_row.get("val_acc"), best_val_loss=best_row.get("val_loss"),
+            final_train_loss=final.get("train_loss"), final_train_acc=final.get("train_acc"),
+            final_val_acc=final.get("val_acc"), **test)
+        tb.scalars({"test/loss": test["test_loss"], "test/acc": test["test_acc"]}, result.epochs_run)
+        tb.hparams(meta["config"], {"hparam/test_acc": test["test_acc"],
+                                    "hparam/best_val_acc": best_row.get("val_acc") or 0.0})
+        torch.save(result.best_state, run_dir / "best_model.pt")
+        record.finish("completed", **summary)
+        log.info("test acc %.4f (best epoch %d; last epoch %.4f); %.0f samples/s; %.1fs",
+                 test["test_acc"], result.best_epoch, test["last_test_acc"],
+                 summary["samples_per_s"], record.data["wall_time_s"])
+    except Exception as err:
+        record.finish("failed", error=f"{type(err).__name__}: {err}",
+                      traceback=traceback.format_exc(limit=20))
+        raise
+    finally:
+        tb.close()
+    return record.data
