@@ -39,7 +39,11 @@ class Observer:
         pass
 
     def epoch_summary(self, epoch: int, step: int) -> Dict[str, Any]:
+        """Per-epoch values for the history row; keys with '/' also become TensorBoard scalars."""
         return {}
+
+    def on_train_end(self, result: "LoopResult") -> None:
+        pass
 
 
 @dataclass

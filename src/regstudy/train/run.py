@@ -40,8 +40,9 @@ def arch_options(model_cfg, regularizers) -> ArchOptions:
     return opts
 
 
-def build_observers(cfg, model) -> List[Observer]:
-    """Statistics and diagnostics that watch every run (extended by later features)."""
+def build_observers(cfg, model, run_dir: Path, tb: TBLogger) -> List[Observer]:
+    """Statistics and diagnostics that watch the run. Each returns per-epoch values from
+    `epoch_summary`: keys with a '/' are TensorBoard tags (and go to metrics.json history)."""
     return []
 
 
@@ -91,7 +92,6 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str,
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg.optim, model, regularizers)
     scheduler = build_scheduler(cfg.sched, optimizer, cfg.trainer.epochs)
-    observers = build_observers(cfg, model)
 
     meta = _run_meta(cfg, overrides)
     meta.update(device=str(device), num_params=sum(p.numel() for p in model.parameters()),
@@ -99,6 +99,7 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str,
                 test_size=len(data.test))
     record = RunRecord(run_dir, meta)
     tb = TBLogger(run_dir / "tb")
+    observers = build_observers(cfg, model, run_dir, tb)
     log.info("%s on %s (%d params) on %s: %d train / %d val / %d test images",
              cfg.model.name, cfg.dataset.name, meta["num_params"], device,
              meta["train_size"], meta["val_size"], meta["test_size"])
@@ -108,10 +109,14 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str,
         tb.scalars({f"{k.split('_', 1)[0]}/{k.split('_', 1)[1]}": v for k, v in row.items()
                     if k.startswith(("train_", "val_")) and isinstance(v, float)}, row["epoch"])
         tb.scalars({"lr": row["lr"]}, row["epoch"])
+        tb.scalars({k: v for k, v in row.items() if "/" in k and isinstance(v, (int, float))},
+                   row["epoch"])
 
     try:
         result = fit(cfg, model, data, optimizer, scheduler, regularizers, observers,
                      on_epoch, device)
+        for obs in observers:
+            obs.on_train_end(result)
         summary: Dict[str, Any] = {
             "epochs_run": result.epochs_run, "steps": result.steps,
             "train_seconds": round(result.train_seconds, 3),
