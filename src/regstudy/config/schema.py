@@ -129,6 +129,8 @@ class TrainerConfig:
     num_workers: int = 0
     # Stop after this many optimizer steps in total (0 = no limit); for smoke runs.
     max_steps: int = 0
+    # Stop after this many epochs without a lower validation loss (0 = off).
+    early_stop_patience: int = 0
     channels_last: bool = False
     progress: str = "auto"
 

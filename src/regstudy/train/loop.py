@@ -20,6 +20,7 @@ from torch import nn
 
 from ..data.datamodule import DataBundle
 from ..models.sites import SiteRecord, record_sites
+from .early_stop import EarlyStopping
 from .evaluate import evaluate
 from .progress import Progress
 
@@ -54,6 +55,7 @@ class LoopResult:
     best_epoch: int
     best_state: Dict[str, torch.Tensor]
     diverged_at: Optional[Dict[str, int]] = None
+    stopped_early: bool = False       # trainer.early_stop_patience ran out
     train_seconds: float = 0.0
     samples: int = 0
     history: List[Dict[str, Any]] = field(default_factory=list)
@@ -85,6 +87,7 @@ def fit(cfg, model: nn.Module, data: DataBundle, optimizer: torch.optim.Optimize
     step, samples, train_seconds = 0, 0, 0.0
     best_key, best_epoch, best_state = None, 0, _state_copy(model)
     result = LoopResult("completed", 0, 0, 0, best_state)
+    stopper = EarlyStopping(tr.early_stop_patience)
     for epoch in range(1, tr.epochs + 1):
         model.train()
         loss_sum = torch.zeros((), device=device)
@@ -156,6 +159,10 @@ def fit(cfg, model: nn.Module, data: DataBundle, optimizer: torch.optim.Optimize
                  f"  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}" if "val_acc" in row else "",
                  row["epoch_seconds"])
         result.epochs_run = epoch
+        if stopper.should_stop(row.get("val_loss")):
+            result.stopped_early = True
+            log.info("early stop: val loss has not improved for %d epochs", stopper.patience)
+            break
         if tr.max_steps and step >= tr.max_steps:
             break
     progress.close()

@@ -119,6 +119,7 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str,
             obs.on_train_end(result)
         summary: Dict[str, Any] = {
             "epochs_run": result.epochs_run, "steps": result.steps,
+            "stopped_early": result.stopped_early,
             "train_seconds": round(result.train_seconds, 3),
             "samples_per_s": round(result.samples / max(result.train_seconds, 1e-9), 1),
         }
