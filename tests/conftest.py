@@ -1,0 +1,59 @@
+"""Shared fixtures: where real data is, and how to run the CLI as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_FILES = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")
+
+
+def real_data_root(name: str = "MNIST") -> Optional[Path]:
+    """The REGSTUDY_DATA root if it holds the real `name` files, else None."""
+    root = os.environ.get("REGSTUDY_DATA")
+    if not root:
+        return None
+    raw = Path(root) / name / "raw"
+    return Path(root) if all((raw / f).is_file() for f in MNIST_FILES) else None
+
+
+@pytest.fixture
+def mnist_root() -> Path:
+    root = real_data_root("MNIST")
+    if root is None:
+        pytest.skip("real MNIST not found: set REGSTUDY_DATA to a folder with MNIST/raw/*-ubyte "
+                    "(CI exports ../shared/datasets)")
+    return root
+
+
+@pytest.fixture
+def fmnist_root() -> Path:
+    root = real_data_root("FashionMNIST")
+    if root is None:
+        pytest.skip("real Fashion-MNIST not found under REGSTUDY_DATA")
+    return root
+
+
+def run_cli(args: List[str], cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `regstudy ARGS` in a subprocess, exactly as a user would (no stdin, no terminal)."""
+    full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "regstudy.cli", *args], cwd=cwd or REPO,
+                          env=full_env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+# Settings for a seconds-long run on real MNIST.
+TINY = ["dataset.subset=500", "dataset.val_size=500", "dataset.test_subset=500",
+        "trainer.epochs=1", "trainer.batch_size=50", "trainer.eval_batch_size=500"]

@@ -1,0 +1,127 @@
+"""Config composition: every group option composes and validates; bad input fails clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from regstudy.config.schema import register_configs
+from regstudy.config.validate import ConfigError, check, validate
+from regstudy.paths import config_dir
+
+from .conftest import run_cli
+
+GROUPS = ["model", "dataset", "reg", "optim", "sched", "trainer"]
+
+
+def _compose(overrides):
+    register_configs()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def _options(group: str):
+    return sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,option",
+                         [(g, o) for g in GROUPS for o in _options(g)])
+def test_every_group_option_composes_and_validates(group, option):
+    cfg = _compose([f"{group}={option}"])
+    OmegaConf.resolve(cfg)
+    assert validate(cfg) == [], f"{group}={option} composes into an invalid config"
+
+
+def test_regularizers_combine_as_a_list():
+    cfg = _compose(["reg=[l2,dropout,bn_before_relu]", "reg.dropout.p=0.2"])
+    assert cfg.reg.l2.strength == pytest.approx(1e-4)
+    assert cfg.reg.dropout.p == pytest.approx(0.2)
+    assert cfg.reg.bn.placement == "bn_before_act"
+    assert cfg.reg.psp is None
+
+
+def test_strength_shorthand_targets_the_single_owner():
+    cfg = _compose(["reg=[l2,dropout]", "reg.strength=0.01", "reg.p=0.3"])
+    check(cfg)
+    assert cfg.reg.l2.strength == pytest.approx(0.01) and cfg.reg.dropout.p == pytest.approx(0.3)
+    assert cfg.reg.strength is None
+
+
+def test_strength_shorthand_without_owner_is_an_error():
+    cfg = _compose(["reg=dropout", "reg.strength=0.01"])
+    with pytest.raises(ConfigError, match=r"reg.strength=0.01 is ambiguous or unused"):
+        check(cfg)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("reg=l2 reg.l2.strength=-1", "reg.l2.strength=-1.0 must be >= 0"),
+    ("reg=dropout reg.dropout.p=1.0", "reg.dropout.p=1.0 must be a probability in [0, 1)"),
+    ("optim.lr=0", "optim.lr=0.0 must be > 0"),
+    ("trainer.epochs=0", "trainer.epochs=0 must be > 0"),
+    ("trainer.batch_size=-5", "trainer.batch_size=-5 must be > 0"),
+    ("model.activation=swish", "model.activation='swish' is not allowed; choose one of: relu"),
+    ("model.init=orthogonal", "model.init='orthogonal' is not allowed"),
+    ("optim.name=lbfgs", "optim.name='lbfgs' is not allowed"),
+    ("dataset.val_size=60000", "dataset.val_size=60000 must be smaller than the 60000"),
+    ("trainer.amp=fp16 trainer.device=cpu", "trainer.amp=fp16 needs CUDA"),
+])
+def test_range_errors_name_the_key(override, message):
+    cfg = _compose(override.split())
+    errors = validate(cfg)
+    assert any(message in e for e in errors), errors
+
+
+def test_wrong_type_fails_at_composition():
+    with pytest.raises(Exception, match="trainer.epochs"):
+        _compose(["trainer.epochs=ten"])
+
+
+def test_cli_unknown_model_lists_options(tmp_path):
+    run_dir = tmp_path / "run"
+    res = run_cli(["train", "model=unknown", f"hydra.run.dir={run_dir}"])
+    assert res.returncode != 0
+    assert "Could not find 'model/unknown'" in res.stderr and "lenet5" in res.stderr
+    assert not run_dir.exists()
+
+
+def test_cli_negative_strength_exits_nonzero_and_leaves_no_run(tmp_path):
+    run_dir = tmp_path / "run"
+    res = run_cli(["train", "reg=l2", "reg.strength=-1", f"hydra.run.dir={run_dir}"])
+    assert res.returncode == 2
+    assert "reg.l2.strength=-1.0 must be >= 0" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not run_dir.exists()
+
+
+def test_cli_cuda_without_cuda_is_an_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    res = run_cli(["train", "trainer.device=cuda", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert res.returncode == 2 and "CUDA is not available" in res.stderr
+
+
+def test_cfg_job_and_new_keys(tmp_path):
+    res = run_cli(["train", "--cfg", "job", "+extra.note=hello", "model=lenet5_caffe"])
+    assert res.returncode == 0, res.stderr
+    cfg = OmegaConf.create(res.stdout)
+    assert cfg.extra.note == "hello" and cfg.model.variant == "caffe"
+
+
+def test_help_lists_groups():
+    res = run_cli(["train", "--help"])
+    assert res.returncode == 0
+    groups = dict(line.split(": ", 1) for line in res.stdout.splitlines()
+                  if line.split(":")[0] in GROUPS and ": " in line)
+    assert "lenet5" in groups["model"].split(", ") and "l2" in groups["reg"].split(", ")
+    assert "regstudy train" in res.stdout
+
+
+def test_top_level_help_and_unknown_command():
+    assert run_cli(["--help"]).returncode == 0
+    res = run_cli(["frobnicate"])
+    assert res.returncode == 2 and "unknown command" in res.stderr
