@@ -30,7 +30,13 @@ def _train(argv: List[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": _train}
+def _table(argv: List[str]) -> int:
+    from .report.command import main as table_main
+
+    return table_main(argv)
+
+
+COMMANDS = {"train": _train, "table": _table}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,0 +1,55 @@
+"""`regstudy table DIR...`: the paper-style table over every run under some directories."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Iterable, List, Optional
+
+from .runs import METRICS, NoRunsError, load_runs
+from .table import BaselineError, parse_baseline, summarize, to_csv, to_latex, to_markdown
+
+FORMATS = {"markdown": to_markdown, "csv": to_csv, "latex": to_latex}
+
+
+def render(dirs: Iterable[Path], metric: str = "test_error", baseline: Optional[str] = None,
+           fmt: str = "markdown") -> str:
+    """The table of the runs under `dirs` as text; raises NoRunsError / BaselineError."""
+    table = summarize(load_runs(dirs), metric, parse_baseline(baseline))
+    return FORMATS[fmt](table)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="regstudy table",
+        description="Group the runs under DIR... by the overrides that vary apart from the seed, "
+                    "and print per group: completed seeds, mean ± std, 95%% CI (t distribution), "
+                    "and the difference to a baseline group with Welch's t-test p-value. Runs that "
+                    "failed, diverged or were killed are counted and listed, never dropped.")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
+                   help="run or sweep directories (searched recursively for metrics.json)")
+    p.add_argument("--metric", choices=METRICS, default="test_error",
+                   help="what to summarise (default: test_error; gap = train acc - test acc of "
+                        "the selected model; time = wall-clock seconds)")
+    p.add_argument("--baseline", metavar="'KEY=VALUE ...'",
+                   help="the group to compare with, e.g. 'reg=none'; other varying keys are "
+                        "matched, so each model is compared with its own baseline")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--csv", dest="fmt", action="store_const", const="csv",
+                     help="CSV with raw values (fractions, not percent)")
+    out.add_argument("--latex", dest="fmt", action="store_const", const="latex",
+                     help="LaTeX booktabs tabular")
+    p.set_defaults(fmt="markdown")
+    return p
+
+
+def main(argv: List[str]) -> int:
+    args = parser().parse_args(argv)
+    try:
+        text = render(args.dirs, args.metric, args.baseline, args.fmt)
+    except (NoRunsError, BaselineError) as err:
+        print(f"regstudy table: error: {err}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0

@@ -1,0 +1,158 @@
+"""Find every run under some directories and load it as one row of a pandas DataFrame.
+
+Every run becomes a row whatever its status: completed, diverged, failed, still `running`
+(or killed: the record is rewritten each epoch, so a killed job stays `running`), `missing`
+(Hydra made the job directory but the job died before its first record) or `unreadable`.
+A table over seeds must never drop a run silently.
+Torch-free, so `regstudy table` starts quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Dict, Iterable, List
+
+import pandas as pd
+
+METRICS_FILE = "metrics.json"
+OVERRIDES_FILE = ".hydra/overrides.yaml"  # written by Hydra before the job starts
+
+# Metrics `regstudy table --metric` can summarise: column name -> how to read it from a record.
+METRICS = ("test_error", "test_acc", "best_val_acc", "gap", "epochs", "time")
+
+# Override keys that never change what a run computes (besides the seed, which the table
+# aggregates over): paths, device choice and display options.
+IGNORED_KEYS = frozenset({"seed", "dataset.root", "dataset.download", "trainer.device",
+                          "trainer.progress", "trainer.log_every_n_steps",
+                          "trainer.eval_batch_size", "trainer.num_workers"})
+IGNORED_PREFIXES = ("hydra.", "hydra/")
+
+
+class NoRunsError(FileNotFoundError):
+    """No metrics.json under the directories given (message names them)."""
+
+
+def _natural_key(path: Path) -> List[Any]:
+    """Sort run directories as 0, 1, 2, ..., 10 rather than 0, 1, 10, 2."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
+def find_runs(dirs: Iterable[Path]) -> List[Path]:
+    """Every run directory at or below each directory, in natural order, without duplicates.
+
+    A run directory holds a metrics.json, or only Hydra's `.hydra/overrides.yaml` when the
+    job died before its first record; both kinds are returned."""
+    found: Dict[Path, None] = {}
+    missing = []
+    for d in map(Path, dirs):
+        if not d.is_dir():
+            missing.append(str(d))
+            continue
+        hits = [p.parent for p in d.rglob(METRICS_FILE)]
+        hits += [p.parent.parent for p in d.rglob(OVERRIDES_FILE)]
+        for run_dir in sorted(set(hits), key=_natural_key):
+            found.setdefault(run_dir.resolve(), None)
+    if missing:
+        raise NoRunsError(f"no such directory: {', '.join(missing)}")
+    if not found:
+        raise NoRunsError(f"no run ({METRICS_FILE}) under {', '.join(map(str, dirs))}")
+    return list(found)
+
+
+def override_key(override: str) -> str:
+    """`+reg.l2.strength=1` -> `reg.l2.strength` (Hydra's +, ++ and ~ prefixes dropped)."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def parse_overrides(overrides: Iterable[str]) -> Dict[str, str]:
+    """Hydra task overrides as key -> value, leaving out keys that do not change results."""
+    out: Dict[str, str] = {}
+    for ov in overrides:
+        key = override_key(ov)
+        if key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES):
+            continue
+        out[key] = ov.split("=", 1)[1] if "=" in ov else ""
+    return out
+
+
+def _selected_train_acc(record: Dict[str, Any]) -> float | None:
+    """Training accuracy of the epoch whose weights were selected (best on validation)."""
+    best = record.get("best_epoch")
+    row = next((r for r in record.get("history") or [] if r.get("epoch") == best), None)
+    return None if row is None else row.get("train_acc")
+
+
+def metric_values(record: Dict[str, Any]) -> Dict[str, float | None]:
+    """The selectable metrics of one record (None where the run did not produce them)."""
+    train_acc, test_acc = _selected_train_acc(record), record.get("test_acc")
+    return {
+        "test_error": record.get("test_error"),
+        "test_acc": test_acc,
+        "best_val_acc": record.get("best_val_acc"),
+        # train-test gap of the selected model: training accuracy minus test accuracy
+        "gap": None if train_acc is None or test_acc is None else train_acc - test_acc,
+        "epochs": record.get("epochs_run"),
+        "time": record.get("wall_time_s"),
+    }
+
+
+def _note(record: Dict[str, Any]) -> str:
+    """One line on why a run did not complete."""
+    status = record.get("status")
+    if status == "diverged" and record.get("diverged_at"):
+        at = record["diverged_at"]
+        return f"loss non-finite at epoch {at.get('epoch')} step {at.get('step')}"
+    if status == "failed":
+        return str(record.get("error", "")).splitlines()[0] if record.get("error") else ""
+    if status == "running":
+        return f"no final record: still running or killed after {len(record.get('history') or [])} epoch(s)"
+    return ""
+
+
+def _hydra_overrides(run_dir: Path) -> List[str] | None:
+    """The job's overrides as Hydra saved them, for runs whose metrics.json is missing or bad."""
+    path = run_dir / OVERRIDES_FILE
+    if not path.is_file():
+        return None
+    import yaml  # PyYAML, a Hydra dependency; only needed for runs without a usable record
+
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return [str(o) for o in loaded] if isinstance(loaded, list) else None
+
+
+def run_row(run_dir: Path) -> Dict[str, Any]:
+    """One table row for the run in `run_dir`. `overrides` is None when nothing says what the
+    run was (no readable record and no Hydra overrides file)."""
+    path = run_dir / METRICS_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        overrides = _hydra_overrides(run_dir)
+        absent = isinstance(err, FileNotFoundError)
+        return {"run_dir": str(run_dir), "status": "missing" if absent else "unreadable",
+                "seed": _seed(overrides or []),
+                "overrides": None if overrides is None else parse_overrides(overrides),
+                "note": "no metrics.json: the job stopped before training started (see its "
+                        "train.log)" if absent else f"{METRICS_FILE}: {type(err).__name__}: {err}",
+                **dict.fromkeys(METRICS)}
+    return {"run_dir": str(run_dir), "status": record.get("status", "unknown"),
+            "seed": record.get("seed"), "overrides": parse_overrides(record.get("overrides") or []),
+            "note": _note(record), **metric_values(record)}
+
+
+def _seed(overrides: List[str]) -> int | None:
+    seeds = [o.split("=", 1)[1] for o in overrides if override_key(o) == "seed" and "=" in o]
+    return int(seeds[0]) if seeds and seeds[0].lstrip("-").isdigit() else None
+
+
+def load_runs(dirs: Iterable[Path]) -> pd.DataFrame:
+    """One row per run under `dirs`: run_dir, status, seed, overrides (dict, or None when
+    unknown), note, and one column per selectable metric (NaN where the run produced none)."""
+    frame = pd.DataFrame([run_row(d) for d in find_runs(dirs)])
+    frame[list(METRICS)] = frame[list(METRICS)].astype(float)
+    return frame

@@ -1,0 +1,1 @@
+"""Sweeps across launchers: per-job thread budgets and the table written when a sweep ends."""

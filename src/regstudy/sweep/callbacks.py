@@ -1,0 +1,65 @@
+"""Hydra callbacks of `regstudy train`: a thread budget per job, and the table at sweep end.
+
+Configured under `hydra.callbacks` in configs/train.yaml. Both import nothing heavy at
+module level: Hydra instantiates callbacks for every run, `--cfg job` included.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from .threads import available_cpus, threads_per_job
+
+log = logging.getLogger("regstudy")
+
+TABLE_FILES = {"markdown": "table.md", "csv": "table.csv"}
+
+
+class ThreadBudget(Callback):
+    """Sets each job's torch threads from the launcher (joblib: CPUs / parallel jobs;
+    submitit: cpus_per_task), in the process that runs the job."""
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        cpus = available_cpus()
+        threads = threads_per_job(config.hydra.launcher, cpus)
+        if threads is None:
+            return
+        import torch  # only in a job of a parallel launcher, which trains anyway
+
+        torch.set_num_threads(threads)
+        log.info("torch threads for this job: %d (%d CPUs, launcher %s)", threads, cpus,
+                 config.hydra.launcher.get("_target_", "?").rsplit(".", 1)[-1])
+
+
+class SweepTable(Callback):
+    """Writes table.md and table.csv (what `regstudy table SWEEP_DIR` prints) into the sweep dir.
+
+    Hydra calls this only when every job returned; after a failed job run `regstudy table`
+    on the directory, which lists failed, diverged and killed runs as such."""
+
+    def __init__(self, metric: str = "test_error", baseline: Optional[str] = None) -> None:
+        self.metric = metric
+        self.baseline = baseline
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from ..report.command import render
+        from ..report.table import BaselineError
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            for fmt, name in TABLE_FILES.items():
+                try:
+                    text = render([sweep_dir], self.metric, self.baseline, fmt)
+                except BaselineError:  # e.g. a sweep over seeds only: nothing to compare with
+                    text = render([sweep_dir], self.metric, None, fmt)
+                (sweep_dir / name).write_text(text)
+        except Exception as err:  # the runs are all on disk; a table problem must not fail the sweep
+            log.warning("could not write the sweep table (%s: %s); run: regstudy table %s",
+                        type(err).__name__, err, sweep_dir)
+            return
+        log.info("sweep table: %s", sweep_dir / TABLE_FILES["markdown"])

@@ -1,0 +1,35 @@
+"""How many torch threads each job of a sweep may use, so parallel jobs do not oversubscribe.
+
+Torch starts as many intra-op threads as the machine has cores; two jobs side by side then
+fight over every core and both run slower than one alone. The budget depends only on the
+launcher's config, so it is a pure function here and applied once per job.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Optional
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask: what SLURM or taskset granted)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def joblib_workers(n_jobs: int, cpus: int) -> int:
+    """joblib's reading of n_jobs: -1 = every CPU, -2 = all but one, ..."""
+    return max(1, n_jobs if n_jobs > 0 else cpus + 1 + n_jobs)
+
+
+def threads_per_job(launcher: Mapping[str, Any], cpus: int) -> Optional[int]:
+    """Torch threads for one job under `launcher` (Hydra's `hydra.launcher` node), or None to
+    leave torch's default (sequential launchers: one job owns the machine)."""
+    target = str(launcher.get("_target_", ""))
+    if "joblib" in target:
+        return max(1, cpus // joblib_workers(int(launcher.get("n_jobs") or 1), cpus))
+    if "submitit" in target and launcher.get("cpus_per_task"):
+        return int(launcher["cpus_per_task"])
+    return None
