@@ -1,6 +1,7 @@
 """Model zoo: importing this package registers every model family."""
 
 from . import lenet  # noqa: F401  (registers lenet5)
+from . import smallcnn  # noqa: F401  (registers smallcnn)
 from .layers import ArchOptions
 from .registry import available_models, build_model, register_model
 from .sites import record_sites, site_names
