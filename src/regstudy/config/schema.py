@@ -24,6 +24,8 @@ class ModelConfig:
     norm: str = "none"
     # Architecture dropout the published model has (All-CNN-C); reg=dropout adds more.
     dropout: float = 0.0
+    # The same on the input image (All-CNN-C: 0.2).
+    input_dropout: float = 0.0
     width: int = 32
     blocks_per_stage: int = 0
     residual: bool = False

@@ -53,6 +53,7 @@ def validate(cfg) -> List[str]:
     _choice(e, "model.init", m.init, INITS)
     _choice(e, "model.norm", m.norm, NORMS)
     _probability(e, "model.dropout", m.dropout)
+    _probability(e, "model.input_dropout", m.input_dropout)
     _positive(e, "model.width", m.width)
     _nonneg(e, "model.blocks_per_stage", m.blocks_per_stage)
     _choice(e, "dataset.name", d.name, sorted(SPECS))
