@@ -18,6 +18,7 @@ import pandas as pd
 
 METRICS_FILE = "metrics.json"
 OVERRIDES_FILE = ".hydra/overrides.yaml"  # written by Hydra before the job starts
+PLAN_FILE = "sweep_plan.json"             # every job of a sweep, written before the first starts
 
 # Metrics `regstudy table --metric` can summarise: column name -> how to read it from a record.
 METRICS = ("test_error", "test_acc", "best_val_acc", "gap", "epochs", "time")
@@ -150,9 +151,30 @@ def _seed(overrides: List[str]) -> int | None:
     return int(seeds[0]) if seeds and seeds[0].lstrip("-").isdigit() else None
 
 
+def absent_jobs(dirs: Iterable[Path]) -> List[Dict[str, Any]]:
+    """Rows for jobs a sweep plan lists whose directory does not exist."""
+    rows = []
+    for plan in (p for d in map(Path, dirs) for p in sorted(d.rglob(PLAN_FILE), key=_natural_key)):
+        try:
+            jobs = json.loads(plan.read_text())["jobs"]
+        except (OSError, ValueError, KeyError):
+            continue
+        for job in jobs:
+            run_dir = plan.parent / job["subdir"]
+            if not run_dir.exists():
+                rows.append({"run_dir": str(run_dir.resolve()), "status": "missing",
+                             "seed": _seed(job["overrides"]),
+                             "overrides": parse_overrides(job["overrides"]),
+                             "note": "no run directory: not started yet, or stopped on a config "
+                                     "or data error", **dict.fromkeys(METRICS)})
+    return rows
+
+
 def load_runs(dirs: Iterable[Path]) -> pd.DataFrame:
-    """One row per run under `dirs`: run_dir, status, seed, overrides (dict, or None when
-    unknown), note, and one column per selectable metric (NaN where the run produced none)."""
-    frame = pd.DataFrame([run_row(d) for d in find_runs(dirs)])
+    """One row per run under `dirs`, and per planned sweep job without a directory: run_dir,
+    status, seed, overrides (dict, or None when unknown), note, and one column per
+    selectable metric (NaN where the run produced none)."""
+    dirs = list(dirs)
+    frame = pd.DataFrame([run_row(d) for d in find_runs(dirs)] + absent_jobs(dirs))
     frame[list(METRICS)] = frame[list(METRICS)].astype(float)
     return frame

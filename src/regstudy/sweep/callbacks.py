@@ -39,12 +39,24 @@ class ThreadBudget(Callback):
 class SweepTable(Callback):
     """Writes table.md and table.csv (what `regstudy table SWEEP_DIR` prints) into the sweep dir.
 
-    Hydra calls this only when every job returned; after a failed job run `regstudy table`
-    on the directory, which lists failed, diverged and killed runs as such."""
+    Hydra calls `on_multirun_end` only when every job returned; after a failed job run
+    `regstudy table` on the directory, which lists failed, diverged and killed runs as such,
+    and (from the plan written at the start) jobs that left no directory at all."""
 
     def __init__(self, metric: str = "test_error", baseline: Optional[str] = None) -> None:
         self.metric = metric
         self.baseline = baseline
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from .plan import planned_jobs, write_plan
+
+        try:
+            jobs = planned_jobs(config)
+        except Exception as err:  # e.g. a glob sweep the parser cannot expand without a loader
+            log.debug("no sweep plan: %s: %s", type(err).__name__, err)
+            return
+        if jobs is not None:
+            write_plan(Path(config.hydra.sweep.dir), jobs)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from ..report.command import render
