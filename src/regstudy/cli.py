@@ -36,7 +36,19 @@ def _table(argv: List[str]) -> int:
     return table_main(argv)
 
 
-COMMANDS = {"train": _train, "table": _table}
+def _plot(argv: List[str]) -> int:
+    from .report.plot_command import main as plot_main
+
+    return plot_main(argv)
+
+
+def _probe(argv: List[str]) -> int:
+    from .diagnostics.probe_command import main as probe_main
+
+    return probe_main(argv)
+
+
+COMMANDS = {"train": _train, "table": _table, "plot": _plot, "probe": _probe}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -138,6 +138,53 @@ class TrainerConfig:
 
 
 @dataclass
+class DiagConfig:
+    """Gradient-flow and activation diagnostics recorded while training (regstudy.diagnostics)."""
+
+    enabled: bool = True
+    # Record every N optimizer steps; 0 = the last training batch of each epoch (cheap enough
+    # to leave on). The TensorBoard x axis is the epoch for 0, the step otherwise.
+    every_n_steps: int = 0
+    # |grad| histograms every N epochs and at the last one (0 = never): slower than scalars.
+    hist_every_n_epochs: int = 5
+    # Also show batch-norm (and other norm-layer) weights, and biases, in the gradient flow.
+    norm_weights: bool = False
+    biases: bool = False
+    # Mean, std and fraction of exact zeros (dead ReLUs) of every activation's output.
+    activations: bool = True
+
+
+@dataclass
+class ProbeConfig:
+    """Options of `regstudy probe`, given as probe.KEY=VALUE beside the usual model overrides.
+
+    Not part of `Config`: a training run never reads them.
+    """
+
+    # model: per-layer table of the configured model; init: deep plain ReLU MLP under each
+    # scheme in `inits`; dropout: one ReLU layer with inverted dropout; variance_shift:
+    # dropout before batch norm (Li et al. 2019).
+    checks: List[str] = field(default_factory=lambda: ["model"])
+    # data: shuffled training batches; gaussian: standard-normal inputs of the data's shape.
+    input: str = "data"
+    batches: int = 4
+    batch_size: int = 128
+    # Where to save the figure ("" = none).
+    figure: str = ""
+    # init check: width and depth of the plain ReLU MLP, samples pushed through it, schemes.
+    width: int = 512
+    depth: int = 20
+    samples: int = 1000
+    inits: List[str] = field(
+        default_factory=lambda: ["kaiming_normal", "lecun_normal", "uniform_fan_in"])
+    # dropout / variance_shift checks: drop probability, input dim, hidden units, samples.
+    p: float = 0.5
+    in_dim: int = 1024
+    units: int = 512
+    dropout_samples: int = 4000
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -145,6 +192,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     sched: SchedConfig = field(default_factory=SchedConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    diag: DiagConfig = field(default_factory=DiagConfig)
     seed: int = 0
     name: str = "run"
 

@@ -95,6 +95,8 @@ def validate(cfg) -> List[str]:
     _nonneg(e, "trainer.num_workers", t.num_workers)
     _choice(e, "trainer.amp", t.amp, AMP)
     _choice(e, "trainer.progress", t.progress, ("auto", "bar", "lines"))
+    _nonneg(e, "diag.every_n_steps", cfg.diag.every_n_steps)
+    _nonneg(e, "diag.hist_every_n_epochs", cfg.diag.hist_every_n_epochs)
     if t.amp != "none" and not str(t.device).startswith(("cuda", "auto")):
         e.append(f"trainer.amp={t.amp} needs CUDA; with trainer.device={t.device} use trainer.amp=none")
     return e

@@ -109,6 +109,7 @@ def fit(cfg, model: nn.Module, data: DataBundle, optimizer: torch.optim.Optimize
                     total = total + term
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(total).backward()
+            scaler.unscale_(optimizer)  # observers and clipping see true gradients (no-op unless fp16)
             for obs in observers:
                 obs.after_backward(step, model, rec)
             scaler.step(optimizer)

@@ -40,10 +40,13 @@ def arch_options(model_cfg, regularizers) -> ArchOptions:
     return opts
 
 
-def build_observers(cfg, model, run_dir: Path, tb: TBLogger) -> List[Observer]:
+def build_observers(cfg, model, run_dir: Path, tb: TBLogger,
+                    steps_per_epoch: int) -> List[Observer]:
     """Statistics and diagnostics that watch the run. Each returns per-epoch values from
     `epoch_summary`: keys with a '/' are TensorBoard tags (and go to metrics.json history)."""
-    return []
+    from ..diagnostics.observers import diagnostic_observers
+
+    return [*diagnostic_observers(cfg, model, run_dir, tb, steps_per_epoch)]
 
 
 def _run_meta(cfg: DictConfig, overrides: List[str]) -> Dict[str, Any]:
@@ -99,7 +102,8 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str,
                 test_size=len(data.test))
     record = RunRecord(run_dir, meta)
     tb = TBLogger(run_dir / "tb")
-    observers = build_observers(cfg, model, run_dir, tb)
+    observers = build_observers(cfg, model, run_dir, tb,
+                                steps_per_epoch=-(-len(data.train) // cfg.trainer.batch_size))
     log.info("%s on %s (%d params) on %s: %d train / %d val / %d test images",
              cfg.model.name, cfg.dataset.name, meta["num_params"], device,
              meta["train_size"], meta["val_size"], meta["test_size"])

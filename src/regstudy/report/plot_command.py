@@ -1,0 +1,103 @@
+"""`regstudy plot {gradflow,curves} RUN_DIR...`: several runs in one figure, from metrics.json.
+
+Torch-free: reads only the run records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from .plots import GradFlowSeries, curves_figure, gradflow_figure, save_figure
+from .runs import METRICS_FILE, parse_overrides
+
+
+class PlotError(ValueError):
+    """A run directory cannot be plotted (message says which and why)."""
+
+
+def load_record(run_dir: Path) -> Dict[str, Any]:
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PlotError(f"{run_dir}: no {METRICS_FILE} (is it a run directory?)") from None
+    except (OSError, ValueError) as err:
+        raise PlotError(f"{path}: unreadable ({type(err).__name__}: {err})") from None
+
+
+def run_labels(records: Sequence[Dict[str, Any]], dirs: Sequence[Path]) -> List[str]:
+    """Legend entries: each run's overrides, leaving out those every plotted run shares (so
+    VGG_08 vs VGG_38 reads `model=vgg08` / `model=vgg38`); a run dir name when nothing is left."""
+    parsed = [parse_overrides(r.get("overrides") or []) for r in records]
+    shared = set.intersection(*(set(p.items()) for p in parsed)) if len(parsed) > 1 else set()
+    labels = []
+    for p, d in zip(parsed, dirs):
+        label = " ".join(f"{k}={v}" for k, v in p.items() if (k, v) not in shared)
+        labels.append(label or Path(d).name)
+    return labels
+
+
+def gradflow_record(record: Dict[str, Any], run_dir: Path, epoch: Optional[int]) -> Dict[str, Any]:
+    """The `grad_flow` entry of epoch `epoch` (default: the last epoch that has one)."""
+    rows = [r for r in record.get("history") or [] if "grad_flow" in r]
+    if epoch is not None:
+        rows = [r for r in rows if r.get("epoch") == epoch]
+    if not rows:
+        which = f"epoch {epoch}" if epoch is not None else "any epoch"
+        raise PlotError(f"{run_dir}: no gradient flow recorded for {which} "
+                        "(was it trained with diag.enabled=false?)")
+    return rows[-1]["grad_flow"]
+
+
+def plot_gradflow(dirs: Sequence[Path], out: Path, epoch: Optional[int] = None,
+                  title: Optional[str] = None) -> Path:
+    records = [load_record(d) for d in dirs]
+    series = [GradFlowSeries.from_record(label, gradflow_record(rec, d, epoch))
+              for label, rec, d in zip(run_labels(records, dirs), records, dirs)]
+    when = f"epoch {epoch}" if epoch is not None else "last recorded epoch"
+    return save_figure(gradflow_figure(series, title or f"Gradient flow ({when})"), out)
+
+
+def plot_curves(dirs: Sequence[Path], out: Path) -> Path:
+    records = [load_record(d) for d in dirs]
+    for rec, d in zip(records, dirs):
+        if not rec.get("history"):
+            raise PlotError(f"{d}: no finished epoch in {METRICS_FILE}")
+    runs = [(label, rec["history"]) for label, rec in zip(run_labels(records, dirs), records)]
+    return save_figure(curves_figure(runs), out)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="regstudy plot",
+                                description="Figures of one or several runs, from their metrics.json.")
+    sub = p.add_subparsers(dest="kind", required=True, metavar="{gradflow,curves}")
+    g = sub.add_parser("gradflow", help="mean and max |grad| per layer (log scale), runs overlaid")
+    g.add_argument("dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    g.add_argument("-o", "--out", type=Path, default=Path("gradflow.png"),
+                   help="output image (default: gradflow.png)")
+    g.add_argument("--epoch", type=int, default=None,
+                   help="epoch to show (default: the last one recorded in each run)")
+    g.add_argument("--title", default=None)
+    c = sub.add_parser("curves", help="train/val loss and accuracy over epochs, runs overlaid")
+    c.add_argument("dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    c.add_argument("-o", "--out", type=Path, default=Path("curves.png"),
+                   help="output image (default: curves.png)")
+    return p
+
+
+def main(argv: List[str]) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.kind == "gradflow":
+            path = plot_gradflow(args.dirs, args.out, args.epoch, args.title)
+        else:
+            path = plot_curves(args.dirs, args.out)
+    except PlotError as err:
+        print(f"regstudy plot: error: {err}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
