@@ -130,8 +130,8 @@ def _groups(labels: pd.DataFrame):
     if labels.shape[1] == 0:
         yield (), labels.index
         return
-    for label, idx in labels.groupby(list(labels.columns), sort=False).groups.items():
-        yield (label if isinstance(label, tuple) else (label,)), idx
+    for label, group in labels.groupby(list(labels.columns), sort=False):
+        yield label, group.index   # a tuple: grouped by a list of keys
 
 
 def _label_text(labels: pd.Series) -> str:
