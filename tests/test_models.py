@@ -34,7 +34,8 @@ torch.set_num_threads(1)
 
 MODELS = ["vgg08", "vgg38", "resnet18", "mobilenetv2", "allcnnc"]
 INPUTS = {"mnist": (1, 28, 10), "cifar100": (3, 32, 100)}   # channels, side, classes
-NORM_REGS = {"none": ["model.norm=none"], "bn_before_act": ["reg=bn_before_relu"], "bn_after_act": ["reg=bn_after_relu"]}
+NORM_REGS = {"none": ["model.norm=none"], "bn_before_act": ["reg=bn_before_relu"],
+             "bn_after_act": ["reg=bn_after_relu"]}
 # Small widths where the test is about wiring, not size (resnet18's 11M weights are slow to init).
 SMALL = {"resnet18": ["model.width=8", "model.blocks_per_stage=1"]}
 
@@ -159,7 +160,9 @@ def test_vgg_residual_variant_skips_each_processing_block():
     model = make("vgg38", "model.residual=true")
     skips = seq(model, Residual)
     assert len(skips) == 15 and all(isinstance(r.shortcut, nn.Identity) for r in skips)
-    assert vgg_tokens(make("vgg08", "model.residual=true")) == vgg_tokens(make("vgg08"))
+    for norm in NORM_REGS.values():   # same layers in the same order: only the skips are new
+        plain, residual = make("vgg38", *norm), make("vgg38", "model.residual=true", *norm)
+        assert vgg_tokens(residual) == vgg_tokens(plain)
 
 
 # --- normalization placement in the other models ---------------------------------------------
@@ -195,7 +198,8 @@ def test_resnet18_has_three_projection_shortcuts_with_bn():
 FAN_IN, FAN_OUT = 256 * 9, 512 * 9     # resnet18's layer4.0 first conv: 1.2M weights
 UNIFORM_KURTOSIS, NORMAL_KURTOSIS = -1.2, 0.0
 INIT_LAW = {   # variance, excess kurtosis
-    "default": (1 / (3 * FAN_IN), UNIFORM_KURTOSIS),        # U(+-1/sqrt(fan_in)) via kaiming_uniform(a=sqrt 5)
+    # PyTorch's kaiming_uniform_(a=sqrt(5)) is U(+-1/sqrt(fan_in)), like the old Torch default.
+    "default": (1 / (3 * FAN_IN), UNIFORM_KURTOSIS),
     "uniform_fan_in": (1 / (3 * FAN_IN), UNIFORM_KURTOSIS),
     "lecun_normal": (1 / FAN_IN, NORMAL_KURTOSIS),
     "xavier_uniform": (2 / (FAN_IN + FAN_OUT), UNIFORM_KURTOSIS),

@@ -58,5 +58,6 @@ class AllCNNC(nn.Sequential):
 
 
 @register_model("allcnnc")
-def allcnnc(opts: ArchOptions, cfg, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+def allcnnc(opts: ArchOptions, cfg, in_channels: int, num_classes: int,
+            image_size: int) -> nn.Module:
     return AllCNNC(opts, in_channels, num_classes, cfg.width, cfg.input_dropout, cfg.dropout)

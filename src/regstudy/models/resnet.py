@@ -61,7 +61,8 @@ class ResNet(nn.Sequential):
 
 
 @register_model("resnet18")
-def resnet18(opts: ArchOptions, cfg, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+def resnet18(opts: ArchOptions, cfg, in_channels: int, num_classes: int,
+             image_size: int) -> nn.Module:
     if cfg.blocks_per_stage < 1:
         raise ValueError(f"model.blocks_per_stage={cfg.blocks_per_stage} must be >= 1 for resnet18")
     return ResNet(opts, in_channels, num_classes, cfg.width, cfg.blocks_per_stage)

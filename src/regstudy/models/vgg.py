@@ -51,9 +51,9 @@ def processing_block(opts: ArchOptions, width: int, residual: bool) -> nn.Module
 
 
 def reduction_block(opts: ArchOptions, width: int) -> nn.Sequential:
-    return nn.Sequential(conv3x3(width, width, bias=True), *act_block(opts, width, dropout_place="conv"),
-                         nn.AvgPool2d(2),
-                         conv3x3(width, width, bias=True), *act_block(opts, width, dropout_place="conv"))
+    def conv_act() -> List[nn.Module]:
+        return [conv3x3(width, width, bias=True), *act_block(opts, width, dropout_place="conv")]
+    return nn.Sequential(*conv_act(), nn.AvgPool2d(2), *conv_act())
 
 
 def stage(opts: ArchOptions, width: int, blocks: int, residual: bool) -> nn.Sequential:
@@ -74,7 +74,8 @@ class CourseworkVGG(nn.Sequential):
         super().__init__(OrderedDict(parts + [("head", head)]))
 
 
-def _build(opts: ArchOptions, cfg, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+def _build(opts: ArchOptions, cfg, in_channels: int, num_classes: int,
+           image_size: int) -> nn.Module:
     if cfg.blocks_per_stage < 0:
         raise ValueError(f"model.blocks_per_stage={cfg.blocks_per_stage} must be >= 0")
     return CourseworkVGG(opts, in_channels, num_classes, cfg.width, cfg.blocks_per_stage,
