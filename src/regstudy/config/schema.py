@@ -135,6 +135,8 @@ class TrainerConfig:
     early_stop_patience: int = 0
     channels_last: bool = False
     progress: str = "auto"
+    # <z^2> per activation site (zsq/*, zsq_val/*) on every N-th training batch (0 = off).
+    zsq_every_n_steps: int = 1
 
 
 @dataclass

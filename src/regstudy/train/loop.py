@@ -36,6 +36,10 @@ class Observer:
     def after_backward(self, step: int, model: nn.Module, rec: SiteRecord) -> None:
         pass
 
+    def wants_eval_sites(self, split: str) -> bool:
+        """True to receive each evaluation batch's activation sites of `split` via `on_eval`."""
+        return False
+
     def on_eval(self, split: str, model: nn.Module, rec: SiteRecord) -> None:
         pass
 
@@ -142,7 +146,7 @@ def fit(cfg, model: nn.Module, data: DataBundle, optimizer: torch.optim.Optimize
                                "train_acc": correct.item() / seen,
                                "epoch_seconds": round(time.perf_counter() - t0, 3)}
         if data.val is not None:
-            val = evaluate(model, data.val, tr.eval_batch_size, tr.channels_last)
+            val = evaluate(model, data.val, tr.eval_batch_size, tr.channels_last, observers, "val")
             row.update(val_loss=val["loss"], val_acc=val["acc"])
             key = (val["acc"], -val["loss"])
         else:

@@ -45,8 +45,11 @@ def build_observers(cfg, model, run_dir: Path, tb: TBLogger,
     """Statistics and diagnostics that watch the run. Each returns per-epoch values from
     `epoch_summary`: keys with a '/' are TensorBoard tags (and go to metrics.json history)."""
     from ..diagnostics.observers import diagnostic_observers
+    from ..diagnostics.zsq import ZSquared
 
-    return [*diagnostic_observers(cfg, model, run_dir, tb, steps_per_epoch)]
+    every = cfg.trainer.zsq_every_n_steps
+    zsq = [ZSquared(model, every)] if every > 0 else []
+    return [*zsq, *diagnostic_observers(cfg, model, run_dir, tb, steps_per_epoch)]
 
 
 def _run_meta(cfg: DictConfig, overrides: List[str]) -> Dict[str, Any]:
