@@ -49,7 +49,8 @@ class SiteMeans:
         if self.inv_units is None:   # first batch (of the run, or after a resume)
             names = unique_names(rec.names)
             if self.names is not None and names != self.names:
-                raise RuntimeError(f"<z^2>: sites {names} differ from the checkpoint's {self.names}")
+                raise RuntimeError(f"<z^2>: sites {names} differ from the checkpoint's "
+                                   f"{self.names}")
             self.names = names
             self.dtype = accumulation_dtype(zs)
             self.inv_units = torch.tensor([1.0 / z[0].numel() for z in zs],

@@ -1,0 +1,152 @@
+"""What PSP costs per training step: the step without it and with it, timed interleaved.
+
+The step is the training loop's own (train/loop.py `fit`): record the activation sites when
+someone needs them, forward, cross-entropy, regularizer penalties, backward, observers, SGD
+update. Four settings per model:
+  plain     no sites recorded, no observer (the cheapest possible step);
+  zsq       the <z^2> statistics every run has by default (trainer.zsq_every_n_steps=1);
+  psp       PSP (strength 1e-3, layer_mean, logits included) without the statistics;
+  psp+zsq   PSP with the statistics: a reg=psp run as `regstudy train` runs it.
+The issue's bound is on psp / plain (and psp+zsq / zsq: both runs carry the statistics).
+Each repetition times `--steps` steps of every setting in a rotating order, so a burst of load
+on a shared machine hits every setting alike; the report gives medians over repetitions and the
+median of the per-repetition ratios. Inputs are random tensors of the dataset's shape (the
+cost of a step does not depend on the pixel values).
+
+    python scripts/psp_overhead.py --models lenet5_caffe:mnist vgg38:cifar100 --out results/psp_overhead.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from typing import Callable, Dict, List, Tuple
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+
+from regstudy.config.validate import check
+from regstudy.data.specs import get_spec
+from regstudy.diagnostics.probe_command import compose_train_config
+from regstudy.diagnostics.zsq import ZSquared
+from regstudy.models import build_model
+from regstudy.models.sites import record_sites
+from regstudy.regularizers import build_regularizers
+from regstudy.train.run import arch_options
+from regstudy.train.runtime import tune_malloc
+
+SETTINGS = ("plain", "zsq", "psp", "psp+zsq")
+
+
+def make_step(model_name: str, dataset: str, setting: str, batch: int,
+              seed: int) -> Callable[[], None]:
+    """One training step of `setting`, on a model built as `regstudy train` builds it."""
+    reg = "psp" if setting.startswith("psp") else "none"
+    cfg = compose_train_config([f"model={model_name}", f"dataset={dataset}", f"reg={reg}"])
+    check(cfg)
+    spec = get_spec(cfg.dataset.name)
+    regularizers = build_regularizers(cfg.reg)
+    torch.manual_seed(seed)
+    model = build_model(cfg.model, spec.channels, spec.num_classes, spec.image_size,
+                        arch_options(cfg.model, regularizers))
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    observers = [ZSquared(model, 1)] if setting.endswith("zsq") else []
+    reg_sites = any(r.needs_sites for r in regularizers)
+    x = torch.randn(batch, spec.channels, spec.image_size, spec.image_size)
+    y = torch.randint(0, spec.num_classes, (batch,))
+    counter = [0]
+
+    def step() -> None:
+        counter[0] += 1
+        want = reg_sites or any(o.wants_sites(counter[0]) for o in observers)
+        with record_sites(model, want) as rec:
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+        total = loss
+        for r in regularizers:
+            term = r.penalty(model, rec)
+            if term is not None:
+                total = total + term
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        for o in observers:
+            o.after_backward(counter[0], model, rec)
+        optimizer.step()
+
+    return step
+
+
+def time_steps(step: Callable[[], None], n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t0) / n
+
+
+def measure(model_name: str, dataset: str, args) -> Tuple[Dict[str, List[float]], Dict[str, float]]:
+    steps = {s: make_step(model_name, dataset, s, args.batch_size, args.seed) for s in SETTINGS}
+    for step in steps.values():          # warm-up: allocator, caches, first-call set-up
+        time_steps(step, args.warmup)
+    times: Dict[str, List[float]] = {s: [] for s in SETTINGS}
+    for rep in range(args.reps):
+        order = SETTINGS[rep % len(SETTINGS):] + SETTINGS[:rep % len(SETTINGS)]
+        for s in order:
+            times[s].append(time_steps(steps[s], args.steps))
+    paired = {"psp / plain": statistics.median(p / q for p, q in zip(times["psp"], times["plain"])),
+              "psp+zsq / zsq": statistics.median(p / q for p, q in
+                                                 zip(times["psp+zsq"], times["zsq"])),
+              "zsq / plain": statistics.median(p / q for p, q in zip(times["zsq"], times["plain"]))}
+    return times, paired
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=["lenet5_caffe:mnist", "vgg38:cifar100"],
+                    help="MODEL:DATASET pairs (config group options)")
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--reps", type=int, default=15, help="interleaved repetitions")
+    ap.add_argument("--steps", type=int, default=5, help="steps per setting per repetition")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="", help="also write the report (Markdown) here")
+    args = ap.parse_args()
+    tune_malloc()   # as train_run does: large activations reuse the heap instead of mmap
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    blocks = []
+    for pair in args.models:
+        model_name, dataset = pair.split(":")
+        times, paired = measure(model_name, dataset, args)
+        plain = statistics.median(times["plain"])
+        rows = [{"setting": s, "median ms/step": 1e3 * statistics.median(times[s]),
+                 "vs plain (medians)": f"x{statistics.median(times[s]) / plain:.3f}",
+                 "min ms": 1e3 * min(times[s]), "max ms": 1e3 * max(times[s])} for s in SETTINGS]
+        blocks.append(f"### {model_name} on {dataset}, batch {args.batch_size}\n\n"
+                      + pd.DataFrame(rows).to_markdown(index=False, floatfmt=".1f")
+                      + "\n\nmedian of per-repetition ratios: "
+                      + ", ".join(f"{k} x{v:.3f}" for k, v in paired.items()) + "\n")
+        print(blocks[-1], flush=True)
+    load_after = os.getloadavg()
+    header = (f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} "
+              f"threads; {args.reps} interleaved repetitions x {args.steps} steps per setting "
+              f"(after {args.warmup} warm-up steps).\nLoad average (1/5/15 min) before "
+              f"{tuple(round(v, 2) for v in load_before)}, after "
+              f"{tuple(round(v, 2) for v in load_after)}: the machine is shared.\n")
+    report = header + "\n" + "\n".join(blocks)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(report)
+    print(header)
+
+
+if __name__ == "__main__":
+    main()
