@@ -25,8 +25,7 @@ options:
 def _train(argv: List[str]) -> int:
     from . import train_app
 
-    sys.argv = ["regstudy train", *argv]
-    train_app.train()
+    train_app.main(argv)
     return 0
 
 

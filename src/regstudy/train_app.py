@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -22,6 +23,32 @@ def _discard_if_empty(run_dir: Path) -> None:
     """Remove a run directory that holds nothing but what Hydra wrote before the run aborted."""
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= HYDRA_ONLY:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _writable_dir_error(argv: list[str]) -> str | None:
+    """Check the output directory a run or sweep will create, before Hydra tries to."""
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key not in ("hydra.run.dir", "hydra.sweep.dir") or not value or "$" in value:
+            continue
+        parent = Path(value).absolute()
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        try:
+            tempfile.TemporaryDirectory(dir=parent).cleanup()
+        except OSError as err:
+            return f"{key}={value}: cannot create the output directory ({err.strerror} in {parent})"
+    return None
+
+
+def main(argv: list[str]) -> None:
+    """Entry point of `regstudy train ARGS`: checks what Hydra would fail on, then runs it."""
+    problem = _writable_dir_error(argv)
+    if problem:
+        print(f"regstudy train: error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    sys.argv = ["regstudy train", *argv]
+    train()
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")

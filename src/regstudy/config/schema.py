@@ -134,7 +134,13 @@ class TrainerConfig:
     # Stop after this many epochs without a lower validation loss (0 = off).
     early_stop_patience: int = 0
     channels_last: bool = False
+    # torch.compile the model (compile time is paid on the first steps; see scripts/bench.py).
+    compile: bool = False
     progress: str = "auto"
+    # Clip the global gradient norm to this value (0 = off).
+    grad_clip: float = 0.0
+    # Continue from run_dir/checkpoint.pt when there is one; false starts the run over.
+    resume: bool = True
     # <z^2> per activation site (zsq/*, zsq_val/*) on every N-th training batch (0 = off).
     zsq_every_n_steps: int = 1
 

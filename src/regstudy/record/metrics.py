@@ -23,7 +23,7 @@ class RunRecord:
     def __init__(self, run_dir: Path, meta: Dict[str, Any]) -> None:
         self.run_dir = Path(run_dir)
         self.start = time.time()
-        self.data: Dict[str, Any] = {"status": "running", **meta, "history": []}
+        self.data: Dict[str, Any] = {"status": "running", "history": [], **meta}
         self.flush()
 
     @property
