@@ -170,6 +170,24 @@ def test_every_n_steps_writes_tensorboard_at_optimizer_steps(tmp_path):
     assert [r["grad_flow"]["step"] for r in rows] == [2, 6]   # history: the epoch's last record
 
 
+def test_records_queued_mid_epoch_survive_a_checkpoint(tmp_path):
+    """A signal checkpoint mid-epoch saves the queued records; the resumed run writes them."""
+    net = small_net()
+    schedule = RecordSchedule(1, steps_per_epoch=4, epochs=1)
+    first = GradFlow(net, schedule, TBLogger(tmp_path / "a"), tmp_path)
+    F.cross_entropy(net(torch.randn(4, 1, 8, 8)), torch.arange(4)).backward()
+    first.after_backward(1, net, None)
+    saved = first.state_dict()
+    tb = TBLogger(tmp_path / "b")
+    resumed = GradFlow(net, schedule, tb, tmp_path)
+    resumed.load_state_dict(saved)
+    row = resumed.epoch_summary(1, 1)
+    tb.close()
+    assert row["grad_flow"]["step"] == 1
+    assert row["grad_flow"]["max"]["4"] == pytest.approx(net[4].weight.grad.abs().max().item())
+    assert [e.step for e in read_events(tmp_path / "b").Scalars("grad_flow/max/4")] == [1]
+
+
 def test_legend_labels_keep_only_overrides_that_differ():
     records = [{"overrides": ["model=vgg08", "optim=adam", "hydra.run.dir=a"]},
                {"overrides": ["model=vgg38", "optim=adam", "reg=bn_before_relu"]}]

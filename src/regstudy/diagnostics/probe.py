@@ -21,7 +21,7 @@ from scipy import stats
 from torch import nn
 
 from ..models.layers import initialize, make_activation
-from ..models.sites import ActSite, LogitSite, Site, record_sites
+from ..models.sites import ActSite, Site, record_sites
 from . import theory
 
 AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -76,7 +76,8 @@ def layer_table(model: nn.Module, batches: Iterable[Tuple[torch.Tensor, torch.Te
     first training step sees the net): the variance of its output, of the activation input z
     that follows it (after batch norm, where there is one) and of that activation's output, the
     ratio of z's variance to the previous layer's, and the mean |grad| of its weight under the
-    cross-entropy loss."""
+    cross-entropy loss. A layer's activation is the first site called after it, which is exact
+    for sequential nets; in a residual block the shortcut conv takes the block's last site."""
     model.train()
     modules = dict(model.named_modules())
     per_batch: List[Dict[str, Dict[str, torch.Tensor]]] = []
