@@ -51,8 +51,9 @@ def sweep(tmp_path: Path) -> Path:
     job = 0
     for reg, errors in ERRORS.items():
         for seed, err in enumerate(errors):
-            write_run(tmp_path / str(job), [f"reg={reg}", f"seed={seed}", "trainer.epochs=3",
-                                            f"dataset.root=/data{job}", "hydra.sweep.dir=x"], test_error=err)
+            overrides = [f"reg={reg}", f"seed={seed}", "trainer.epochs=3",
+                         f"dataset.root=/data{job}", "hydra.sweep.dir=x"]
+            write_run(tmp_path / str(job), overrides, test_error=err)
             job += 1
     base = ["reg=l2", "trainer.epochs=3"]
     write_run(tmp_path / str(job), base + ["seed=7"], "failed", error="RuntimeError: boom\ntrace")
@@ -73,7 +74,8 @@ def test_counts_means_and_intervals_match_a_hand_computation(sweep):
         assert g.loc[reg, "mean"] == pytest.approx(x.mean())
         assert g.loc[reg, "std"] == pytest.approx(x.std(ddof=1))
         lo, hi = sps.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=sps.sem(x))
-        assert (g.loc[reg, "ci_low"], g.loc[reg, "ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
+        assert g.loc[reg, "ci_low"] == pytest.approx(lo)
+        assert g.loc[reg, "ci_high"] == pytest.approx(hi)
     assert g.loc["l2", ["failed", "diverged", "running"]].tolist() == [1, 1, 1]
     assert g.loc["none", ["failed", "diverged", "running"]].tolist() == [0, 0, 0]
     assert g.loc["l2", "diff"] == pytest.approx(np.mean(ERRORS["l2"]) - np.mean(ERRORS["none"]))
@@ -87,7 +89,8 @@ def test_welch_p_and_t_interval_equal_scipy(seed):
     rng = np.random.default_rng(seed)
     a = rng.normal(0.1, 0.02, size=3 + seed)
     b = rng.normal(0.1 + 0.01 * seed, 0.05, size=7 - seed)
-    assert stats.welch_p(a, b) == pytest.approx(sps.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-9)
+    expected = sps.ttest_ind(a, b, equal_var=False).pvalue
+    assert stats.welch_p(a, b) == pytest.approx(expected, rel=1e-9)
     s = stats.summarize(a, 0.9)
     lo, hi = sps.t.interval(0.9, a.size - 1, loc=a.mean(), scale=sps.sem(a))
     assert (s.ci_low, s.ci_high) == (pytest.approx(lo), pytest.approx(hi))
@@ -126,7 +129,8 @@ def test_jobs_without_a_record_are_missing_and_unreadable_records_listed(tmp_pat
     assert runs["status"].tolist() == ["completed", "missing", "unreadable", "missing"]
     table = summarize(load_runs([tmp_path]))
     g = table.groups.set_index("reg")
-    assert g.loc["l2", "missing"] == 2 and g.loc["l2", "n"] == 0   # the unreadable run joins no group
+    assert g.loc["l2", "missing"] == 2 and g.loc["l2", "n"] == 0
+    assert len(g) == 2                 # the unreadable run (config unknown) joins no group
     assert table.status_counts == {"completed": 1, "missing": 2, "unreadable": 1}
 
 
@@ -136,9 +140,11 @@ def test_groups_by_every_varying_key_and_compares_within_the_other_keys(tmp_path
     job = 0
     for (model, reg), errors in values.items():
         for seed, err in enumerate(errors):
-            write_run(tmp_path / str(job), [f"model={model}", f"reg={reg}", f"seed={seed}"], test_error=err)
+            overrides = [f"model={model}", f"reg={reg}", f"seed={seed}"]
+            write_run(tmp_path / str(job), overrides, test_error=err)
             job += 1
-    g = summarize(load_runs([tmp_path]), baseline={"reg": "none"}).groups.set_index(["model", "reg"])
+    table = summarize(load_runs([tmp_path]), baseline={"reg": "none"})
+    g = table.groups.set_index(["model", "reg"])
     assert len(g) == 4
     for model in ("vgg08", "vgg38"):
         expected = np.mean(values[(model, "bn")]) - np.mean(values[(model, "none")])
@@ -153,8 +159,9 @@ def test_a_single_run_is_one_group(tmp_path):
 
 
 def test_overrides_that_do_not_change_results_are_ignored():
-    assert parse_overrides(["seed=3", "dataset.root=/x", "hydra.run.dir=y", "trainer.device=cpu",
-                            "+reg.l2.strength=1", "trainer.progress=lines"]) == {"reg.l2.strength": "1"}
+    overrides = ["seed=3", "dataset.root=/x", "hydra.run.dir=y", "trainer.device=cpu",
+                 "+reg.l2.strength=1", "trainer.progress=lines"]
+    assert parse_overrides(overrides) == {"reg.l2.strength": "1"}
 
 
 @pytest.mark.parametrize("metric, column, expected", [
@@ -182,7 +189,8 @@ def test_cli_formats_and_errors(sweep, tmp_path):
     frame = pd.read_csv(pd.io.common.StringIO(csv.stdout)).set_index("reg")
     assert frame.loc["none", "mean"] == pytest.approx(np.mean(ERRORS["none"]))  # raw, not percent
     latex = run_cli(["table", str(sweep), "--latex"])
-    assert latex.returncode == 0 and "\\toprule" in latex.stdout and "test error (\\%)" in latex.stdout
+    assert latex.returncode == 0
+    assert "\\toprule" in latex.stdout and "test error (\\%)" in latex.stdout
     md = run_cli(["table", str(sweep), "--metric", "test_acc"])
     assert md.returncode == 0 and "test acc (%)" in md.stdout.splitlines()[0]
     for args, message in (([str(tmp_path / "nope")], "no such directory"),
@@ -198,16 +206,18 @@ def test_table_does_not_import_torch(sweep):
     assert out.returncode == 0, out.stderr
 
 
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+SUBMITIT = "hydra_plugins.hydra_submitit_launcher.submitit_launcher."
+
+
 @pytest.mark.parametrize("launcher, cpus, expected", [
-    ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": -1}, 8, 1),
-    ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2}, 8, 4),
-    ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": -3}, 8, 1),
-    ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 3}, 8, 2),
-    ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 4}, 2, 1),
-    ({"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
-      "cpus_per_task": 6}, 64, 6),
-    ({"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
-      "cpus_per_task": None}, 8, None),
+    ({"_target_": JOBLIB, "n_jobs": -1}, 8, 1),      # one job per CPU
+    ({"_target_": JOBLIB, "n_jobs": 2}, 8, 4),
+    ({"_target_": JOBLIB, "n_jobs": -3}, 8, 1),      # 6 jobs at once
+    ({"_target_": JOBLIB, "n_jobs": 3}, 8, 2),
+    ({"_target_": JOBLIB, "n_jobs": 4}, 2, 1),       # never below one thread
+    ({"_target_": SUBMITIT + "SlurmLauncher", "cpus_per_task": 6}, 64, 6),
+    ({"_target_": SUBMITIT + "LocalLauncher", "cpus_per_task": None}, 8, None),
     ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, 8, None),
 ])
 def test_threads_per_job(launcher, cpus, expected):

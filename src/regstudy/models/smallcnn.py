@@ -38,5 +38,6 @@ class SmallCNN(nn.Sequential):
 
 
 @register_model("smallcnn")
-def smallcnn(opts: ArchOptions, cfg, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+def smallcnn(opts: ArchOptions, cfg, in_channels: int, num_classes: int,
+             image_size: int) -> nn.Module:
     return SmallCNN(opts, in_channels, num_classes, image_size, cfg.width)

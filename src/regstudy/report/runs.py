@@ -108,7 +108,8 @@ def _note(record: Dict[str, Any]) -> str:
     if status == "failed":
         return str(record.get("error", "")).splitlines()[0] if record.get("error") else ""
     if status == "running":
-        return f"no final record: still running or killed after {len(record.get('history') or [])} epoch(s)"
+        epochs = len(record.get("history") or [])
+        return f"no final record: still running or killed after {epochs} epoch(s)"
     return ""
 
 

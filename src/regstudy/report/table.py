@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+import numpy as np
 import pandas as pd
 
 from . import stats
@@ -112,17 +113,22 @@ def summarize(runs: pd.DataFrame, metric: str = "test_error",
                      "other": int(len(group) - counts.reindex(STATUSES, fill_value=0).sum())})
     if baseline:
         for row, label in zip(rows, values):
-            ref = tuple(baseline.get(k, v) for k, v in zip(keys, label))
-            mine, theirs = values[label], values.get(ref, [])
-            row["baseline"] = ref == label
-            row["diff"] = (stats.summarize(mine).mean - stats.summarize(theirs).mean
-                           if mine and theirs else math.nan)
-            row["p_value"] = math.nan if ref == label else stats.welch_p(mine, theirs)
+            row.update(_versus_baseline(label, keys, baseline, values))
     incomplete = runs.loc[runs["status"] != "completed", ["run_dir", "status", "seed", "note"]]
     incomplete = incomplete.assign(group=[_label_text(labels.loc[i]) if i in labels.index
                                           else "config unknown" for i in incomplete.index])
     return Table(metric, keys, common, pd.DataFrame(rows), incomplete, baseline,
                  runs["status"].value_counts(sort=False).to_dict())
+
+
+def _versus_baseline(label: tuple, keys: List[str], baseline: Dict[str, str],
+                     values: Dict[tuple, List[float]]) -> Dict[str, object]:
+    """Difference of means and Welch p against the group that differs only in the baseline keys."""
+    ref = tuple(baseline.get(k, v) for k, v in zip(keys, label))
+    mine, theirs = values[label], values.get(ref, [])
+    diff = float(np.mean(mine) - np.mean(theirs)) if mine and theirs else math.nan
+    return {"baseline": ref == label, "diff": diff,
+            "p_value": math.nan if ref == label else stats.welch_p(mine, theirs)}
 
 
 def _groups(labels: pd.DataFrame):
@@ -201,7 +207,8 @@ def notes(table: Table) -> List[str]:
 
 
 def to_markdown(table: Table) -> str:
-    return display_frame(table).to_markdown(index=False, disable_numparse=True) + "\n\n" + "\n".join(notes(table)) + "\n"
+    body = display_frame(table).to_markdown(index=False, disable_numparse=True)
+    return body + "\n\n" + "\n".join(notes(table)) + "\n"
 
 
 def to_csv(table: Table) -> str:

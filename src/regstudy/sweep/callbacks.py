@@ -70,7 +70,7 @@ class SweepTable(Callback):
                 except BaselineError:  # e.g. a sweep over seeds only: nothing to compare with
                     text = render([sweep_dir], self.metric, None, fmt)
                 (sweep_dir / name).write_text(text)
-        except Exception as err:  # the runs are all on disk; a table problem must not fail the sweep
+        except Exception as err:  # the runs are on disk: a table problem must not fail the sweep
             log.warning("could not write the sweep table (%s: %s); run: regstudy table %s",
                         type(err).__name__, err, sweep_dir)
             return

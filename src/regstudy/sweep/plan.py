@@ -33,7 +33,8 @@ def planned_jobs(config: DictConfig) -> Optional[List[List[str]]]:
         return None
     params = hydra_cfg.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()] + list(hydra_cfg.overrides.task)
-    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(arguments), None)
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
     return [list(job) for batch in batches for job in batch]
 
 
