@@ -124,15 +124,17 @@ def test_submitit_local_sweep(tmp_path, mnist_root):
 def test_diverged_and_aborted_jobs_are_in_the_table(tmp_path, mnist_root):
     """lr=1e6 diverges; the unreadable data root aborts job 4, which stops the sweep: Hydra
     skips the end-of-sweep table, and `regstudy table` still accounts for all 8 jobs.
+    lr is written 1000000.0 because the job records a swept float as Hydra prints it.
     Default settings (diagnostics on): a diverging run must end `diverged` with them too."""
     out = sweep(tmp_path, mnist_root, f"dataset.root={mnist_root},{tmp_path / 'no-data'}",
-                "optim.lr=0.05,1e6", "seed=0,1", "dataset.download=false", diagnostics=True)
+                "optim.lr=0.05,1000000.0", "seed=0,1", "dataset.download=false",
+                diagnostics=True)
     assert out.returncode != 0 and not (tmp_path / "table.md").exists()
     statuses = {j: read_metrics(tmp_path / j)["status"] for j in "0123"}
     assert statuses == {"0": "completed", "1": "completed", "2": "diverged", "3": "diverged"}
     frame = table_csv(str(tmp_path), key="optim.lr")
     assert frame.loc["0.05", ["n", "completed", "missing"]].tolist() == [2, 2, 2]
-    assert frame.loc["1e6", ["n", "diverged", "missing"]].tolist() == [0, 2, 2]
+    assert frame.loc["1000000.0", ["n", "diverged", "missing"]].tolist() == [0, 2, 2]
     errors = [read_metrics(tmp_path / j)["test_error"] for j in "01"]
     assert frame.loc["0.05", "mean"] == pytest.approx(np.mean(errors))
     text = run_cli(["table", str(tmp_path)]).stdout
