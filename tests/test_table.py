@@ -222,3 +222,9 @@ SUBMITIT = "hydra_plugins.hydra_submitit_launcher.submitit_launcher."
 ])
 def test_threads_per_job(launcher, cpus, expected):
     assert threads_per_job(launcher, cpus) == expected
+
+
+def test_threads_per_job_counts_only_the_jobs_the_sweep_has():
+    joblib = {"_target_": JOBLIB, "n_jobs": -1}
+    assert threads_per_job(joblib, 16, sweep_jobs=3) == 5
+    assert threads_per_job(joblib, 16, sweep_jobs=40) == 1

@@ -16,9 +16,10 @@ from typing import Any, Dict, Iterable, List
 
 import pandas as pd
 
+from ..sweep.plan import PLAN_FILE, read_plan   # every job of a sweep, written before the first
+
 METRICS_FILE = "metrics.json"
 OVERRIDES_FILE = ".hydra/overrides.yaml"  # written by Hydra before the job starts
-PLAN_FILE = "sweep_plan.json"             # every job of a sweep, written before the first starts
 
 # Metrics `regstudy table --metric` can summarise: column name -> how to read it from a record.
 METRICS = ("test_error", "test_acc", "best_val_acc", "gap", "epochs", "time")
@@ -156,11 +157,7 @@ def absent_jobs(dirs: Iterable[Path]) -> List[Dict[str, Any]]:
     """Rows for jobs a sweep plan lists whose directory does not exist."""
     rows = []
     for plan in (p for d in map(Path, dirs) for p in sorted(d.rglob(PLAN_FILE), key=_natural_key)):
-        try:
-            jobs = json.loads(plan.read_text())["jobs"]
-        except (OSError, ValueError, KeyError):
-            continue
-        for job in jobs:
+        for job in read_plan(plan.parent) or []:
             run_dir = plan.parent / job["subdir"]
             if not run_dir.exists():
                 rows.append({"run_dir": str(run_dir.resolve()), "status": "missing",

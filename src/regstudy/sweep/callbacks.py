@@ -13,6 +13,7 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from .plan import planned_jobs, read_plan, write_plan
 from .threads import available_cpus, threads_per_job
 
 log = logging.getLogger("regstudy")
@@ -26,7 +27,8 @@ class ThreadBudget(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         cpus = available_cpus()
-        threads = threads_per_job(config.hydra.launcher, cpus)
+        plan = read_plan(Path(config.hydra.sweep.dir))
+        threads = threads_per_job(config.hydra.launcher, cpus, len(plan) if plan else None)
         if threads is None:
             return
         import torch  # only in a job of a parallel launcher, which trains anyway
@@ -48,8 +50,6 @@ class SweepTable(Callback):
         self.baseline = baseline
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from .plan import planned_jobs, write_plan
-
         try:
             jobs = planned_jobs(config)
         except Exception as err:  # e.g. a glob sweep the parser cannot expand without a loader

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from omegaconf import DictConfig, OmegaConf
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
-from ..report.runs import PLAN_FILE
-
+# Torch-, pandas- and omegaconf-free at import: `regstudy table` reads plans too.
+PLAN_FILE = "sweep_plan.json"
 JOB_NUM_SUBDIR = "${hydra.job.num}"
 
 
@@ -25,6 +26,7 @@ def planned_jobs(config: DictConfig) -> Optional[List[List[str]]]:
     None where the sweeper or the sub-directory naming is another one."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
 
     hydra_cfg = config.hydra
     if not str(hydra_cfg.sweeper.get("_target_", "")).endswith("BasicSweeper"):
@@ -44,3 +46,12 @@ def write_plan(sweep_dir: Path, jobs: List[List[str]]) -> Path:
     path.write_text(json.dumps({"jobs": [{"num": i, "subdir": str(i), "overrides": ov}
                                          for i, ov in enumerate(jobs)]}, indent=1) + "\n")
     return path
+
+
+def read_plan(sweep_dir: Path) -> Optional[List[Dict[str, Any]]]:
+    """The jobs of the plan in `sweep_dir` (num, subdir, overrides); None without a readable one."""
+    try:
+        jobs = json.loads((Path(sweep_dir) / PLAN_FILE).read_text())["jobs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return jobs if isinstance(jobs, list) else None

@@ -24,12 +24,15 @@ def joblib_workers(n_jobs: int, cpus: int) -> int:
     return max(1, n_jobs if n_jobs > 0 else cpus + 1 + n_jobs)
 
 
-def threads_per_job(launcher: Mapping[str, Any], cpus: int) -> Optional[int]:
+def threads_per_job(launcher: Mapping[str, Any], cpus: int,
+                    sweep_jobs: Optional[int] = None) -> Optional[int]:
     """Torch threads for one job under `launcher` (Hydra's `hydra.launcher` node), or None to
-    leave torch's default (sequential launchers: one job owns the machine)."""
+    leave torch's default (sequential launchers: one job owns the machine). `sweep_jobs`, when
+    known, caps the jobs running at once: 3 jobs on 16 CPUs get 5 threads each, not 1."""
     target = str(launcher.get("_target_", ""))
     if "joblib" in target:
-        return max(1, cpus // joblib_workers(int(launcher.get("n_jobs") or 1), cpus))
+        workers = joblib_workers(int(launcher.get("n_jobs") or 1), cpus)
+        return max(1, cpus // min(workers, sweep_jobs or workers))
     if "submitit" in target and launcher.get("cpus_per_task"):
         return int(launcher["cpus_per_task"])
     return None
