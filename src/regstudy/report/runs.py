@@ -140,8 +140,9 @@ def run_row(run_dir: Path) -> Dict[str, Any]:
         return {"run_dir": str(run_dir), "status": "missing" if absent else "unreadable",
                 "seed": _seed(overrides or []),
                 "overrides": None if overrides is None else parse_overrides(overrides),
-                "note": "no metrics.json: the job stopped before training started (see its "
-                        "train.log)" if absent else f"{METRICS_FILE}: {type(err).__name__}: {err}",
+                "note": "no metrics.json: the job is starting, or stopped before its first "
+                        "record (see its train.log)" if absent
+                        else f"{METRICS_FILE}: {type(err).__name__}: {err}",
                 **dict.fromkeys(METRICS)}
     return {"run_dir": str(run_dir), "status": record.get("status", "unknown"),
             "seed": record.get("seed"), "overrides": parse_overrides(record.get("overrides") or []),
