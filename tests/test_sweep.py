@@ -130,8 +130,10 @@ def test_diverged_and_aborted_jobs_are_in_the_table(tmp_path, mnist_root):
                 "optim.lr=0.05,1000000.0", "seed=0,1", "dataset.download=false",
                 diagnostics=True)
     assert out.returncode != 0 and not (tmp_path / "table.md").exists()
-    statuses = {j: read_metrics(tmp_path / j)["status"] for j in "0123"}
-    assert statuses == {"0": "completed", "1": "completed", "2": "diverged", "3": "diverged"}
+    records = {j: read_metrics(tmp_path / j) for j in "0123"}
+    assert {j: m["status"] for j, m in records.items()} == {
+        "0": "completed", "1": "completed", "2": "diverged", "3": "diverged"}, \
+        {j: m.get("error") for j, m in records.items()}
     frame = table_csv(str(tmp_path), key="optim.lr")
     assert frame.loc["0.05", ["n", "completed", "missing"]].tolist() == [2, 2, 2]
     assert frame.loc["1000000.0", ["n", "diverged", "missing"]].tolist() == [0, 2, 2]
