@@ -8,22 +8,23 @@ update. Four settings per model:
   psp       PSP (strength 1e-3, layer_mean, logits included) without the statistics;
   psp+zsq   PSP with the statistics: a reg=psp run as `regstudy train` runs it.
 The issue's bound is on psp / plain (and psp+zsq / zsq: both runs carry the statistics).
-Each repetition times `--steps` steps of every setting in a rotating order, so a burst of load
-on a shared machine hits every setting alike; the report gives medians over repetitions and the
-median of the per-repetition ratios. Inputs are random tensors of the dataset's shape (the
-cost of a step does not depend on the pixel values).
+Each repetition times every setting in a rotating order, for as many steps as fill about
+`--window` seconds (from the warm-up's step time), so a burst of load on a shared machine hits
+every setting alike; the report gives medians over repetitions and the median of the
+per-repetition ratios, in CPU time and on the wall clock. Inputs are random tensors of the
+dataset's shape (the cost of a step does not depend on the pixel values).
 
-    python scripts/psp_overhead.py --models lenet5_caffe:mnist vgg38:cifar100 --out results/psp_overhead.md
+    python scripts/psp_overhead.py --threads 1 --reps 12 --out results/psp_overhead.md
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
-import statistics
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Tuple
 
 import pandas as pd
 import torch
@@ -82,27 +83,52 @@ def make_step(model_name: str, dataset: str, setting: str, batch: int,
     return step
 
 
-def time_steps(step: Callable[[], None], n: int) -> float:
-    t0 = time.perf_counter()
+def time_steps(step: Callable[[], None], n: int) -> Dict[str, float]:
+    """Seconds per step on the wall clock and in this process's CPU time.
+
+    With one torch thread the CPU time leaves out the time the scheduler gave to the other
+    processes of a shared machine, so it is the steadier of the two there.
+    """
+    w0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         step()
-    return (time.perf_counter() - t0) / n
+    return {"wall": (time.perf_counter() - w0) / n, "cpu": (time.process_time() - c0) / n}
 
 
-def measure(model_name: str, dataset: str, args) -> Tuple[Dict[str, List[float]], Dict[str, float]]:
+RATIOS = (("psp", "plain"), ("psp+zsq", "zsq"), ("zsq", "plain"))
+
+
+def measure(model_name: str, dataset: str, args) -> Tuple[pd.DataFrame, int]:
+    """One row per repetition, setting and clock (seconds per step); the steps timed per cell."""
     steps = {s: make_step(model_name, dataset, s, args.batch_size, args.seed) for s in SETTINGS}
-    for step in steps.values():          # warm-up: allocator, caches, first-call set-up
-        time_steps(step, args.warmup)
-    times: Dict[str, List[float]] = {s: [] for s in SETTINGS}
+    warm = {s: time_steps(step, args.warmup) for s, step in steps.items()}  # allocator, caches
+    n = max(1, math.ceil(args.window / warm["plain"]["wall"]))
+    rows = []
     for rep in range(args.reps):
         order = SETTINGS[rep % len(SETTINGS):] + SETTINGS[:rep % len(SETTINGS)]
         for s in order:
-            times[s].append(time_steps(steps[s], args.steps))
-    paired = {"psp / plain": statistics.median(p / q for p, q in zip(times["psp"], times["plain"])),
-              "psp+zsq / zsq": statistics.median(p / q for p, q in
-                                                 zip(times["psp+zsq"], times["zsq"])),
-              "zsq / plain": statistics.median(p / q for p, q in zip(times["zsq"], times["plain"]))}
-    return times, paired
+            for clock, sec in time_steps(steps[s], n).items():
+                rows.append({"rep": rep, "setting": s, "clock": clock, "s": sec})
+    return pd.DataFrame(rows), n
+
+
+def summary(times: pd.DataFrame) -> Tuple[pd.DataFrame, str]:
+    """Median ms/step per setting and clock, and the median of per-repetition ratios."""
+    med = times.groupby(["setting", "clock"])["s"].median().unstack("clock")
+    table = pd.DataFrame({
+        "setting": list(SETTINGS),
+        "median CPU ms/step": [1e3 * med.loc[s, "cpu"] for s in SETTINGS],
+        "vs plain (CPU)": [f"x{med.loc[s, 'cpu'] / med.loc['plain', 'cpu']:.3f}" for s in SETTINGS],
+        "median wall ms/step": [1e3 * med.loc[s, "wall"] for s in SETTINGS],
+        "vs plain (wall)": [f"x{med.loc[s, 'wall'] / med.loc['plain', 'wall']:.3f}"
+                            for s in SETTINGS]})
+    wide = times.pivot_table(index=["rep", "clock"], columns="setting", values="s")
+    parts = []
+    for clock in ("cpu", "wall"):
+        w = wide.xs(clock, level="clock")
+        parts.append(f"{clock}: " + ", ".join(f"{a} / {b} x{(w[a] / w[b]).median():.3f}"
+                                              for a, b in RATIOS))
+    return table, "; ".join(parts)
 
 
 def main() -> None:
@@ -111,7 +137,8 @@ def main() -> None:
                     help="MODEL:DATASET pairs (config group options)")
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--reps", type=int, default=15, help="interleaved repetitions")
-    ap.add_argument("--steps", type=int, default=5, help="steps per setting per repetition")
+    ap.add_argument("--window", type=float, default=1.0,
+                    help="seconds of steps per setting per repetition (at least one step)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
@@ -124,21 +151,18 @@ def main() -> None:
     blocks = []
     for pair in args.models:
         model_name, dataset = pair.split(":")
-        times, paired = measure(model_name, dataset, args)
-        plain = statistics.median(times["plain"])
-        rows = [{"setting": s, "median ms/step": 1e3 * statistics.median(times[s]),
-                 "vs plain (medians)": f"x{statistics.median(times[s]) / plain:.3f}",
-                 "min ms": 1e3 * min(times[s]), "max ms": 1e3 * max(times[s])} for s in SETTINGS]
-        blocks.append(f"### {model_name} on {dataset}, batch {args.batch_size}\n\n"
-                      + pd.DataFrame(rows).to_markdown(index=False, floatfmt=".1f")
-                      + "\n\nmedian of per-repetition ratios: "
-                      + ", ".join(f"{k} x{v:.3f}" for k, v in paired.items()) + "\n")
+        times, n = measure(model_name, dataset, args)
+        table, ratios = summary(times)
+        blocks.append(f"### {model_name} on {dataset}, batch {args.batch_size}, {n} steps per "
+                      f"setting per repetition\n\n"
+                      + table.to_markdown(index=False, floatfmt=".1f")
+                      + f"\n\nmedian of per-repetition ratios: {ratios}\n")
         print(blocks[-1], flush=True)
     load_after = os.getloadavg()
     header = (f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} "
-              f"threads; {args.reps} interleaved repetitions x {args.steps} steps per setting "
-              f"(after {args.warmup} warm-up steps).\nLoad average (1/5/15 min) before "
+              f"threads; {args.reps} interleaved repetitions per model (after {args.warmup} "
+              f"warm-up steps per setting).\nLoad average (1/5/15 min) before "
               f"{tuple(round(v, 2) for v in load_before)}, after "
               f"{tuple(round(v, 2) for v in load_after)}: the machine is shared.\n")
     report = header + "\n" + "\n".join(blocks)

@@ -16,6 +16,7 @@ from regstudy.config.schema import PSPConfig
 from regstudy.data.batches import DeviceSplit, Normalizer
 from regstudy.data.decode import Split
 from regstudy.diagnostics.zsq import ZSquared, unique_names
+from regstudy.models import build_model, site_names
 from regstudy.models.layers import make_activation
 from regstudy.models.sites import LogitSite, record_sites
 from regstudy.regularizers import build_regularizers
@@ -246,8 +247,11 @@ def test_zsq_is_recorded_without_psp_in_history_and_tensorboard(none_and_psp0_ru
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = none_and_psp0_runs["none"]
-    history = read_metrics(run)["history"]
-    sites = ["features.2", "features.5", "classifier.2", "classifier.4", "classifier.6"]
+    record = read_metrics(run)
+    history = record["history"]
+    model = build_model(OmegaConf.create(record["config"]["model"]), 1, 10, 28)
+    sites = site_names(model)          # every activation input and the logits
+    assert len(sites) == 5             # classic LeNet5: 4 activations + logits
     for row in history:
         per_site = [row[f"zsq/{s}"] for s in sites]
         assert row["zsq/mean"] == pytest.approx(sum(per_site) / len(sites))
