@@ -153,7 +153,8 @@ class DiagConfig:
     # Record every N optimizer steps; 0 = the last training batch of each epoch (cheap enough
     # to leave on). The TensorBoard x axis is the epoch for 0, the step otherwise.
     every_n_steps: int = 0
-    # |grad| histograms every N epochs and at the last one (0 = never): slower than scalars.
+    # |grad| histograms and the gradient-flow figure in TensorBoard every N epochs and at the
+    # last one (0 = never): they cost more than the scalars.
     hist_every_n_epochs: int = 5
     # Also show batch-norm (and other norm-layer) weights, and biases, in the gradient flow.
     norm_weights: bool = False

@@ -18,7 +18,7 @@ from .schedule import RecordSchedule
 def output_stats(y: torch.Tensor) -> torch.Tensor:
     """(3,) tensor: mean, std and fraction of exactly-zero entries of `y`, no host sync."""
     y = y.detach().float()
-    zeros = 1.0 - torch.count_nonzero(y) / y.numel()
+    zeros = (y == 0).sum() / y.numel()   # count_nonzero is ~10x slower on the CPU
     return torch.stack([y.mean(), y.std(), zeros])
 
 
