@@ -241,7 +241,7 @@ def markdown(res: Dict[str, Any]) -> str:
         f"seed {st['seed']}; {st['train_size']} training images = {st['steps_per_epoch']} "
         f"steps per epoch",
         f"- each repetition: {st['steps']} steps ({st['images']} images, "
-        f"{st['steps'] / st['steps_per_epoch']:.2f} epoch); {st['reps']} repetitions per "
+        f"{st['steps'] / st['steps_per_epoch']:.2f} epoch); {st['reps']} repetition(s) per "
         f"variant, interleaved (round-robin, order rotated each round)"
         + (f" after one warm-up repetition of {st['warmup_steps']} steps"
            if st["warmup_steps"] else ", no warm-up"),
@@ -270,7 +270,9 @@ def markdown(res: Dict[str, Any]) -> str:
         lines += ["## torch.compile", "",
                   f"Warm-up repetition ({c['warmup_steps']} steps) took {c['warmup_seconds']:.1f} s: "
                   f"about {c['compile_seconds']:.1f} s of compilation, paid once per process "
-                  "(not included in the table).", ""]
+                  "(not included in the table; later repetitions reuse the compiled graphs). "
+                  "Inductor's on-disk cache (`/tmp/torchinductor_$USER`) shortens it in later "
+                  "processes; a first run on a fresh machine takes longer.", ""]
     lines += ["## Allocator", "",
               "The same loops in separate processes (the setting is process-wide), alternating: "
               "glibc's default malloc thresholds versus regstudy's `tune_malloc()` "
