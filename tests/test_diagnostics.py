@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from regstudy.diagnostics.activations import ActivationStats
-from regstudy.diagnostics.gradflow import GradFlow, grad_abs_stats, weight_params
+from regstudy.diagnostics.gradflow import GradFlow, finite_abs, grad_abs_stats, weight_params
 from regstudy.diagnostics.schedule import RecordSchedule
 from regstudy.models.layers import make_activation
 from regstudy.models.sites import LogitSite, record_sites
@@ -74,6 +74,27 @@ def test_parameter_without_gradient_is_nan_not_zero():
     net = small_net()
     stats = grad_abs_stats([net[0].weight])
     assert torch.isnan(stats).all()
+
+
+def test_histogram_values_drop_non_finite_gradients():
+    """A diverging step's NaN/inf gradients reach the histogram before the loop stops the run."""
+    g = torch.tensor([-2.0, float("nan"), 3.0, float("-inf")])
+    assert finite_abs(g).tolist() == [2.0, 3.0]
+    assert finite_abs(torch.full((3,), float("nan"))) is None
+    assert finite_abs(None) is None
+    ok = torch.tensor([-1.0, 0.5])
+    assert finite_abs(ok).tolist() == [1.0, 0.5]
+
+
+def test_gradient_flow_figure_of_a_diverged_step_still_renders(tmp_path):
+    """All-NaN/inf statistics (the last record of a diverged run) give a figure, not an error."""
+    from regstudy.report.plots import GradFlowSeries, gradflow_figure, save_figure
+    nan, inf = float("nan"), float("inf")
+    series = GradFlowSeries("diverged", ["conv1", "fc"], [nan, inf], [nan, nan])
+    save_figure(gradflow_figure([series]), tmp_path / "g.png")
+    assert matplotlib.image.imread(tmp_path / "g.png").ndim == 3
+    mixed = GradFlowSeries("mixed", ["conv1", "fc"], [1e-3, inf], [2e-3, nan])
+    assert gradflow_figure([mixed]).axes[0].get_yscale() == "log"
 
 
 def test_default_schedule_is_last_batch_of_each_epoch():

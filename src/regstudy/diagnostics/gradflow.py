@@ -54,6 +54,19 @@ def grad_abs_stats(params: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.stack(rows)
 
 
+def finite_abs(grad: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """|grad| without its non-finite entries, or None when nothing finite is left: a diverging
+    run reaches the histogram before the loop notices, and TensorBoard refuses an empty one."""
+    if grad is None:
+        return None
+    g = grad.detach().abs()
+    finite = torch.isfinite(g)
+    if bool(finite.all()):
+        return g
+    g = g[finite]
+    return g if g.numel() else None
+
+
 class GradFlow(Observer):
     """Records gradient flow on the schedule's steps; writes TensorBoard scalars
     (grad_flow/mean/<layer>, grad_flow/max/<layer>), and on the slower histogram interval |grad|
@@ -80,8 +93,9 @@ class GradFlow(Observer):
         if hist:
             x = self.schedule.tb_step(step)
             for name, p in zip(self.names, self.params):
-                if p.grad is not None:
-                    self.tb.writer.add_histogram(f"grad_flow/hist/{name}", p.grad.detach().abs(), x)
+                values = finite_abs(p.grad)
+                if values is not None:
+                    self.tb.writer.add_histogram(f"grad_flow/hist/{name}", values, x)
 
     def _flush(self) -> Optional[Dict[str, Any]]:
         newest = self.buffer.flush()

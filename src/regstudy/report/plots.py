@@ -36,9 +36,10 @@ class GradFlowSeries:
 
 
 def _positive(values: Sequence[float]) -> np.ndarray:
-    """Values for a log axis: zeros and NaN (no gradient) become gaps rather than errors."""
+    """Values for a log axis: zeros, NaN (no gradient) and inf (a diverged step) become gaps
+    rather than errors."""
     arr = np.asarray(values, dtype=float)
-    return np.where(arr > 0, arr, np.nan)
+    return np.where(np.isfinite(arr) & (arr > 0), arr, np.nan)
 
 
 def gradflow_figure(series: Sequence[GradFlowSeries], title: str = "Gradient flow") -> Figure:
@@ -51,17 +52,24 @@ def gradflow_figure(series: Sequence[GradFlowSeries], title: str = "Gradient flo
     fig = Figure(figsize=(min(max(6.0, 0.3 * longest + 2.5), 24.0), 5.0 + 0.25 * len(series)),
                  layout="constrained")
     ax = fig.add_subplot()
+    drawn = False
     for i, s in enumerate(series):
         color = f"C{i % 10}"
         x = np.arange(len(s.layers))
-        ax.plot(x, _positive(s.mean), "-o", color=color, ms=3, label=s.label)
-        ax.plot(x, _positive(s.max), "--", color=color, alpha=0.6, lw=1)
+        mean, peak = _positive(s.mean), _positive(s.max)
+        drawn = drawn or not (np.isnan(mean).all() and np.isnan(peak).all())
+        ax.plot(x, mean, "-o", color=color, ms=3, label=s.label)
+        ax.plot(x, peak, "--", color=color, alpha=0.6, lw=1)
     if all(s.layers == series[0].layers for s in series):
         ax.set_xticks(np.arange(longest), series[0].layers, rotation=90, fontsize=7)
         ax.set_xlabel("layer (forward order)")
     else:
         ax.set_xlabel("layer index (forward order)")
-    ax.set_yscale("log")
+    if drawn:
+        ax.set_yscale("log")
+    else:  # a diverged step: say so instead of failing on an empty log axis
+        ax.text(0.5, 0.5, "no finite non-zero gradient (diverged or no backward pass)",
+                transform=ax.transAxes, ha="center", va="center")
     ax.set_ylabel("|grad|  (solid: mean, dashed: max)")
     ax.grid(True, which="major", alpha=0.3)
     ax.set_title(title)
