@@ -96,6 +96,22 @@ def test_cli_negative_strength_exits_nonzero_and_leaves_no_run(tmp_path):
     assert not run_dir.exists()
 
 
+@pytest.mark.parametrize("overrides,message", [
+    (["model=lenet5", "model.variant=lecun98"],
+     "model.variant='lecun98' is not one of ['caffe', 'classic']"),
+    (["reg=psp", "reg.psp.sites=[no_such_site]"], "reg.psp.sites has ['no_such_site']"),
+])
+def test_cli_settings_the_built_model_rejects_fail_before_training(tmp_path, mnist_root,
+                                                                    overrides, message):
+    """Errors only the built model can find are one clear line too, and leave no run behind."""
+    run_dir = tmp_path / "run"
+    res = run_cli(["train", *overrides, "dataset.subset=50", "dataset.test_subset=50",
+                   f"hydra.run.dir={run_dir}"], env={"REGSTUDY_DATA": str(mnist_root)})
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert not run_dir.exists()
+
+
 def test_cli_cuda_without_cuda_is_an_error(tmp_path):
     import torch
 

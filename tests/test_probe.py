@@ -136,6 +136,7 @@ def test_probe_command_prints_tables_and_saves_figure(tmp_path):
     (["probe.units=2048"], "probe.units=2048 must be <= probe.in_dim"),
     (["probe.widht=3"], "bad probe option"),
     (["model=nonexistent"], "nonexistent"),
+    (["model.variant=lecun98", "probe.input=gaussian"], "model.variant='lecun98' is not one of"),
 ])
 def test_probe_command_rejects_bad_options(args, message, capsys):
     assert probe_main(args) == 2

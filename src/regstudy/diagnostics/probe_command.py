@@ -105,18 +105,17 @@ def probe_model(cfg: DictConfig, opts: DictConfig, gen: "torch.Generator") -> "C
     from ..data.datamodule import load_data
     from ..data.decode import DataNotFoundError
     from ..data.specs import get_spec
-    from ..models import build_model
-    from ..regularizers import build_regularizers
-    from ..train.run import RunAborted, arch_options, prepare
+    from ..train.run import RunAborted, arch_options, build_checked, prepare
     from .probe import model_check
 
+    spec = get_spec(cfg.dataset.name)
     try:
         device = prepare(cfg)
+        model, regularizers = build_checked(cfg, spec)
     except RunAborted as err:
         raise ProbeError(str(err)) from None
-    spec = get_spec(cfg.dataset.name)
-    arch = arch_options(cfg.model, build_regularizers(cfg.reg))
-    model = build_model(cfg.model, spec.channels, spec.num_classes, spec.image_size, arch).to(device)
+    model = model.to(device)
+    arch = arch_options(cfg.model, regularizers)
     if opts.input == "gaussian":
         shape = (opts.batch_size, spec.channels, spec.image_size, spec.image_size)
         batches = [(torch.randn(shape, generator=gen).to(device),

@@ -3,6 +3,7 @@
 A regularizer can act at three points, and the training loop only ever calls
 these (it never names a regularizer):
   * `arch(opts)`            changes the architecture (dropout, batch-norm placement);
+  * `check(model)`          rejects settings that do not fit the built model, before any work;
   * `weight_decay(model)`   asks the optimizer for decoupled/coupled weight decay on some params;
   * `penalty(model, rec)`   adds a term to the loss, given the forward pass's activation sites.
 """
@@ -28,6 +29,9 @@ class Regularizer:
 
     def arch(self, opts: ArchOptions) -> ArchOptions:
         return opts
+
+    def check(self, model: nn.Module) -> None:
+        """Raise ValueError when the settings do not fit `model`: before training, not at step 1."""
 
     def weight_decay(self, model: nn.Module) -> Optional[Tuple[List[nn.Parameter], float]]:
         return None

@@ -90,6 +90,10 @@ class PSP(Regularizer):
         self._inv_numel: Optional[torch.Tensor] = None  # 1 / (units per sample), per site
         self._dtype = torch.float32
 
+    def check(self, model: nn.Module) -> None:
+        flags = logit_flags(model)
+        select_sites(list(flags), flags, list(self.cfg.sites), bool(self.cfg.include_logits))
+
     def _prepare(self, model: nn.Module, rec: SiteRecord) -> None:
         self._index = select_sites(rec.names, logit_flags(model), list(self.cfg.sites),
                                    bool(self.cfg.include_logits))

@@ -8,10 +8,11 @@ import platform
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from .. import __version__
 from ..config.validate import ConfigError, check
@@ -20,7 +21,7 @@ from ..data.decode import DataNotFoundError
 from ..models import ArchOptions, available_models, build_model
 from ..record.metrics import METRICS_FILE, RunRecord
 from ..record.tensorboard import TBLogger
-from ..regularizers import build_regularizers
+from ..regularizers import Regularizer, build_regularizers
 from .checkpoint import (CHECKPOINT_FILE, CheckpointError, config_differences, config_fingerprint,
                          load_checkpoint,
                          load_scheduler_state, save_checkpoint, scheduler_state)
@@ -132,6 +133,20 @@ def finished_record(run_dir: Path, config: Dict[str, Any]) -> Dict[str, Any] | N
     return stored
 
 
+def build_checked(cfg: DictConfig, spec) -> Tuple[nn.Module, List[Regularizer]]:
+    """The model and regularizers for `spec`'s data; settings only the built model can judge
+    (a LeNet variant, PSP site names) fail here as RunAborted, before any training."""
+    try:
+        regularizers = build_regularizers(cfg.reg)
+        model = build_model(cfg.model, spec.channels, spec.num_classes, spec.image_size,
+                            arch_options(cfg.model, regularizers))
+        for reg in regularizers:
+            reg.check(model)
+    except (ValueError, KeyError) as err:
+        raise RunAborted(str(err.args[0]) if err.args else repr(err)) from err
+    return model, regularizers
+
+
 def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str, Any]:
     """Train one configuration into `run_dir` (continuing a checkpoint there); returns the record."""
     device = prepare(cfg)
@@ -156,10 +171,9 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str,
     except DataNotFoundError as err:
         raise RunAborted(str(err)) from err
 
-    regularizers = build_regularizers(cfg.reg)
     spec = data.spec
-    model = build_model(cfg.model, spec.channels, spec.num_classes, spec.image_size,
-                        arch_options(cfg.model, regularizers)).to(device)
+    model, regularizers = build_checked(cfg, spec)
+    model = model.to(device)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if cfg.trainer.compile:
