@@ -9,8 +9,13 @@ HASH   := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP  := $(VENV)/.installed-$(HASH)
 BIN    := $(VENV)/bin
 ARGS   ?=
-# Real MNIST / Fashion-MNIST: REGSTUDY_DATA wins; else ../shared/datasets when present.
-export REGSTUDY_DATA ?= $(if $(wildcard ../shared/datasets/MNIST),$(abspath ../shared/datasets),)
+# Real MNIST / Fashion-MNIST: REGSTUDY_DATA wins; else ../shared/datasets when present; else
+# nothing is exported and runs use ./data (an empty REGSTUDY_DATA also means ./data).
+ifeq ($(strip $(REGSTUDY_DATA)),)
+  ifneq ($(wildcard ../shared/datasets/MNIST),)
+    export REGSTUDY_DATA := $(abspath ../shared/datasets)
+  endif
+endif
 
 .PHONY: install train test bench clean
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+DEFAULT_DATA_ROOT = "./data"
+
+
+def data_root() -> str:
+    """$REGSTUDY_DATA, or ./data when it is unset or empty (an empty variable counts as unset:
+    `export REGSTUDY_DATA=` must not make runs read <cwd>/MNIST)."""
+    return os.environ.get("REGSTUDY_DATA") or DEFAULT_DATA_ROOT
 
 
 def config_dir() -> str:

@@ -35,7 +35,7 @@ class ModelConfig:
 @dataclass
 class DatasetConfig:
     name: str = MISSING
-    # Data root; the primary config fills it from $REGSTUDY_DATA, else ./data.
+    # Data root; the dataset configs fill it from $REGSTUDY_DATA, else ./data (${data_root:}).
     root: str = "./data"
     download: bool = True
     # Skip torchvision's MD5 check of CIFAR files (for small files tests write).
@@ -129,6 +129,9 @@ class TrainerConfig:
     amp: str = "none"
     log_every_n_steps: int = 100
     num_workers: int = 0
+    # torch intra-op threads (0 = auto: torch's default, or CPUs / parallel jobs under the joblib
+    # and submitit launchers). The resolved number is recorded in metrics.json's config.
+    threads: int = 0
     # Stop after this many optimizer steps in total (0 = no limit); for smoke runs.
     max_steps: int = 0
     # Stop after this many epochs without a lower validation loss (0 = off).
@@ -207,8 +210,14 @@ class Config:
 
 
 def register_configs() -> None:
-    """Register the schema so `configs/train.yaml` can validate against it."""
+    """Register the schema so `configs/train.yaml` can validate against it, and the
+    `${data_root:}` resolver the dataset configs use."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    from ..paths import data_root
+
+    OmegaConf.register_new_resolver("data_root", data_root, replace=True)
 
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)

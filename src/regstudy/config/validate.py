@@ -89,6 +89,7 @@ def validate(cfg) -> List[str]:
     _positive(e, "trainer.eval_batch_size", t.eval_batch_size)
     _positive(e, "trainer.log_every_n_steps", t.log_every_n_steps)
     _nonneg(e, "trainer.max_steps", t.max_steps)
+    _nonneg(e, "trainer.threads", t.threads)
     _nonneg(e, "trainer.zsq_every_n_steps", t.zsq_every_n_steps)
     _nonneg(e, "trainer.early_stop_patience", t.early_stop_patience)
     if t.early_stop_patience > 0 and d.val_size <= 0:

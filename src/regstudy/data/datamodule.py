@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..paths import DEFAULT_DATA_ROOT
 from .batches import DeviceSplit, Normalizer
 from .decode import Split, decode
 from .specs import DatasetSpec, get_spec
@@ -35,8 +36,9 @@ def split_train_val(split: Split, val_size: int, split_seed: int) -> tuple[Split
 def load_data(cfg, device: torch.device) -> DataBundle:
     """Decode once, split, subset, and move everything to `device` as uint8."""
     spec = get_spec(cfg.name)
-    train_full = decode(spec, cfg.root, True, cfg.download, cfg.verify_checksums)
-    test = decode(spec, cfg.root, False, cfg.download, cfg.verify_checksums)
+    root = cfg.root or DEFAULT_DATA_ROOT   # an empty root (e.g. from an empty variable) is unset
+    train_full = decode(spec, root, True, cfg.download, cfg.verify_checksums)
+    test = decode(spec, root, False, cfg.download, cfg.verify_checksums)
     train, val = split_train_val(train_full, cfg.val_size, cfg.split_seed)
     if cfg.subset:
         train = Split(train.images[:cfg.subset], train.labels[:cfg.subset])

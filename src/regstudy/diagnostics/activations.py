@@ -10,7 +10,7 @@ from torch import nn
 
 from ..models.sites import ActSite, SiteRecord, site_modules
 from ..record.tensorboard import TBLogger
-from ..train.loop import Observer
+from ..observer import Observer
 from .buffer import StatsBuffer
 from .schedule import RecordSchedule
 

@@ -12,7 +12,7 @@ from torch import nn
 from ..models.sites import SiteRecord
 from ..record.tensorboard import TBLogger
 from ..report.plots import GradFlowSeries, gradflow_figure, save_figure
-from ..train.loop import LoopResult, Observer
+from ..observer import Observer
 from .buffer import StatsBuffer
 from .schedule import RecordSchedule
 
@@ -120,7 +120,7 @@ class GradFlow(Observer):
         self.buffer.load_state_dict(state.get("buffer", {}))
         self.last = state.get("last")
 
-    def on_train_end(self, result: LoopResult) -> None:
+    def on_train_end(self, result: Any) -> None:
         self._flush()  # a diverged run stops mid-epoch: its records never reached epoch_summary
         if self.last is not None:
             fig = gradflow_figure([GradFlowSeries.from_record(f"step {self.last['step']}", self.last)],

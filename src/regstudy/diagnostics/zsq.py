@@ -17,7 +17,7 @@ from torch import nn
 
 from ..models.sites import SiteRecord
 from ..regularizers.psp import accumulation_dtype
-from ..train.loop import Observer
+from ..observer import Observer
 
 
 def unique_names(names: List[str]) -> List[str]:

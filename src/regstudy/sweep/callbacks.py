@@ -22,10 +22,13 @@ TABLE_FILES = {"markdown": "table.md", "csv": "table.csv"}
 
 
 class ThreadBudget(Callback):
-    """Sets each job's torch threads from the launcher (joblib: CPUs / parallel jobs;
-    submitit: cpus_per_task), in the process that runs the job."""
+    """Resolves `trainer.threads=0` (auto) for parallel launchers (joblib: CPUs / parallel jobs;
+    submitit: cpus_per_task) by setting torch's threads in the process that runs the job;
+    train_run then records the number in effect in the run's config."""
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("trainer", {}).get("threads", 0):
+            return  # set explicitly: train_run applies it (and records it)
         cpus = available_cpus()
         plan = read_plan(Path(config.hydra.sweep.dir))
         threads = threads_per_job(config.hydra.launcher, cpus, len(plan) if plan else None)

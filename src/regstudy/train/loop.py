@@ -1,8 +1,8 @@
-"""The training loop: one function you can read in one sitting.
+"""The training loop. `Loop.run` reads as the algorithm; each step of it is one method below.
 
-It knows nothing about particular models or regularizers: it builds them from
-config, asks each regularizer for its loss term, lets observers (statistics,
-diagnostics) look at each step, and reports per-epoch metrics to a callback.
+It knows nothing about particular models or regularizers: it builds nothing itself, asks each
+regularizer for its loss term, lets observers (statistics, diagnostics, a search's pruner) look
+at each step and each finished epoch, and reports per-epoch rows to a callback.
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..data.datamodule import DataBundle
-from ..models.sites import SiteRecord, record_sites
+from ..models.sites import record_sites
+from ..observer import Observer, StopRun
 from .checkpoint import capture_rng, restore_rng
 from .early_stop import EarlyStopping
 from .evaluate import evaluate
@@ -28,37 +29,6 @@ from .progress import Progress
 from .signals import StopRequest
 
 log = logging.getLogger("regstudy")
-
-
-class Observer:
-    """Something that watches training without changing it (statistics, diagnostics)."""
-
-    def wants_sites(self, step: int) -> bool:
-        return False
-
-    def after_backward(self, step: int, model: nn.Module, rec: SiteRecord) -> None:
-        pass
-
-    def wants_eval_sites(self, split: str) -> bool:
-        """True to receive each evaluation batch's activation sites of `split` via `on_eval`."""
-        return False
-
-    def on_eval(self, split: str, model: nn.Module, rec: SiteRecord) -> None:
-        pass
-
-    def epoch_summary(self, epoch: int, step: int) -> Dict[str, Any]:
-        """Per-epoch values for the history row; keys with '/' also become TensorBoard scalars."""
-        return {}
-
-    def on_train_end(self, result: "LoopResult") -> None:
-        pass
-
-    def state_dict(self) -> Dict[str, Any]:
-        """State that must survive a mid-epoch checkpoint (tensors and plain Python values)."""
-        return {}
-
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
-        pass
 
 
 @dataclass
@@ -80,10 +50,11 @@ class TrainState:
 
 @dataclass
 class LoopResult:
-    status: str                       # completed | diverged
+    status: str                       # completed | diverged | an observer's StopRun status
     state: TrainState
     diverged_at: Optional[Dict[str, int]] = None
     stopped_early: bool = False       # trainer.early_stop_patience ran out
+    stop_reason: Optional[str] = None  # StopRun.reason when an observer ended the run
 
     @property
     def epochs_run(self) -> int:
@@ -92,6 +63,37 @@ class LoopResult:
     @property
     def history(self) -> List[Dict[str, Any]]:
         return self.state.history
+
+
+@dataclass
+class EpochTally:
+    """Running sums of one epoch; a signal checkpoint saves them (`partial`) to continue it."""
+
+    gen_state: torch.Tensor           # data-order generator at the epoch's start
+    loss_sum: torch.Tensor            # on the device: no host sync per step
+    correct: torch.Tensor
+    batches_done: int = 0
+    seen: int = 0
+    elapsed: float = 0.0              # seconds spent on this epoch before a resume
+    t0: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.t0 = time.perf_counter() - self.elapsed
+
+    def add(self, loss: torch.Tensor, out: torch.Tensor, yb: torch.Tensor) -> None:
+        n = yb.shape[0]
+        self.seen += n
+        self.batches_done += 1
+        self.loss_sum += loss.detach() * n
+        self.correct += (out.detach().argmax(1) == yb).sum()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def partial(self) -> Dict[str, Any]:
+        return {"gen_state": self.gen_state, "batches_done": self.batches_done, "seen": self.seen,
+                "elapsed": self.seconds(), "loss_sum": self.loss_sum.cpu(),
+                "correct": self.correct.cpu()}
 
 
 def _amp_context(device: torch.device, amp: str):
@@ -118,145 +120,215 @@ class Checkpointer:
         raise NotImplementedError
 
 
-def fit(cfg, model: nn.Module, data: DataBundle, optimizer: torch.optim.Optimizer, scheduler,
-        regularizers: list, observers: List[Observer],
-        on_epoch: Callable[[Dict[str, Any]], None], device: torch.device,
-        resume: Optional[Dict[str, Any]] = None, checkpointer: Optional[Checkpointer] = None,
-        stop: Optional[StopRequest] = None) -> LoopResult:
-    """Train for `cfg.trainer.epochs` (from `resume` if given), keeping the best-on-validation weights."""
-    tr = cfg.trainer
-    gen = torch.Generator().manual_seed(cfg.seed)                 # data order
-    aug_gen = torch.Generator().manual_seed(cfg.seed + 1_000_003)  # crop/flip draws
-    scaler = torch.amp.GradScaler("cuda", enabled=(tr.amp == "fp16" and device.type == "cuda"))
-    reg_sites = any(r.needs_sites for r in regularizers)
-    steps_per_epoch = math.ceil(len(data.train) / tr.batch_size)
-    progress = Progress(tr.progress, total=steps_per_epoch)
+class Loop:
+    """Trains `model` for `cfg.trainer.epochs`, keeping the best-on-validation weights."""
 
-    st = TrainState(best_state=_state_copy(model))
-    if resume is not None:
-        st = resume["state"]
-        restore_rng(resume["rng"], gen, aug_gen)
-        scaler.load_state_dict(resume.get("scaler", scaler.state_dict()))
-        for obs, obs_state in zip(observers, resume.get("observers", [])):
-            obs.load_state_dict(obs_state)
-    stopper = EarlyStopping(**st.stopper) if st.stopper else EarlyStopping(tr.early_stop_patience)
-    result = LoopResult("completed", st)
+    def __init__(self, cfg, model: nn.Module, data: DataBundle,
+                 optimizer: torch.optim.Optimizer, scheduler, regularizers: list,
+                 observers: List[Observer], device: torch.device,
+                 checkpointer: Optional[Checkpointer] = None,
+                 stop: Optional[StopRequest] = None) -> None:
+        self.cfg, self.tr = cfg, cfg.trainer
+        self.model, self.data, self.device = model, data, device
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.regularizers, self.observers = regularizers, observers
+        self.checkpointer, self.stop = checkpointer, stop
+        self.gen = torch.Generator().manual_seed(cfg.seed)                 # data order
+        self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1_000_003)  # crop/flip draws
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=(self.tr.amp == "fp16" and device.type == "cuda"))
+        self.reg_sites = any(r.needs_sites for r in regularizers)
+        self.progress = Progress(self.tr.progress,
+                                 total=math.ceil(len(data.train) / self.tr.batch_size))
+        self.st = TrainState(best_state=_state_copy(model))
+        self.stopper = EarlyStopping(self.tr.early_stop_patience)
+        self.result = LoopResult("completed", self.st)
 
-    def save(partial: Optional[Dict[str, Any]] = None) -> None:
-        if checkpointer is not None:
-            st.stopper, st.partial = asdict(stopper), partial
-            checkpointer.save(st, capture_rng(gen, aug_gen), observers, scaler.state_dict())
-            st.partial = None
+    # -- the algorithm ---------------------------------------------------------------------
 
-    while st.epoch < tr.epochs and not (tr.max_steps and st.step >= tr.max_steps):
-        epoch = st.epoch + 1
-        model.train()
-        part = st.partial
-        if part is None:  # a fresh epoch
-            epoch_gen_state, start_batch, seen, elapsed = gen.get_state(), 0, 0, 0.0
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.int64)
-        else:             # continue an epoch interrupted by a signal checkpoint
-            epoch_gen_state, start_batch, seen, elapsed = (part["gen_state"], part["batches_done"],
-                                                           part["seen"], part["elapsed"])
-            gen.set_state(epoch_gen_state)
-            loss_sum, correct = part["loss_sum"].to(device), part["correct"].to(device)
-            st.partial = None
-        batch_no = start_batch
-        t0 = time.perf_counter() - elapsed
-        progress.start_epoch(epoch, tr.epochs)
-        for xb, yb in data.train.batches(tr.batch_size, gen, data.augment_pad, aug_gen,
-                                         tr.channels_last, start_batch=start_batch):
-            st.step += 1
-            step = st.step
-            want_sites = reg_sites or any(o.wants_sites(step) for o in observers)
-            with record_sites(model, want_sites) as rec, _amp_context(device, tr.amp):
-                out = model(xb)
-                loss = F.cross_entropy(out.float(), yb)
-            total = loss
-            for reg in regularizers:
-                term = reg.penalty(model, rec)
-                if term is not None:
-                    total = total + term
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            scaler.unscale_(optimizer)  # observers and clipping see true gradients (no-op unless fp16)
-            for obs in observers:
-                obs.after_backward(step, model, rec)
-            if tr.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tr.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-
-            n = yb.shape[0]
-            seen += n
-            batch_no += 1
-            loss_sum += loss.detach() * n
-            correct += (out.detach().argmax(1) == yb).sum()
-            maybe_fail("step")
-            last_step = seen == len(data.train) or (tr.max_steps and step >= tr.max_steps)
-            if step % tr.log_every_n_steps == 0 or last_step:
-                running = loss_sum.item() / seen        # the only host sync, at log intervals
-                if not math.isfinite(running) or not math.isfinite(total.item()):
-                    result.status = "diverged"
-                    result.diverged_at = {"epoch": epoch, "step": step}
+    def run(self, on_epoch: Callable[[Dict[str, Any]], None]) -> LoopResult:
+        """Epochs until the budget is spent, the run diverges, early stopping or an observer's
+        StopRun ends it; each finished epoch is checkpointed, then reported to `on_epoch`."""
+        try:
+            while self._budget_left():
+                epoch = self.st.epoch + 1
+                tally = self.train_epoch(epoch)
+                if self._diverged(epoch):
                     break
-                progress.update(step, running)
-            if stop and not last_step:
-                save({"gen_state": epoch_gen_state, "batches_done": batch_no, "seen": seen,
-                      "elapsed": time.perf_counter() - t0, "loss_sum": loss_sum.cpu(),
-                      "correct": correct.cpu()})
-                progress.close()
-                stop.hand_over()
-            if tr.max_steps and step >= tr.max_steps:
-                break
-        epoch_seconds = time.perf_counter() - t0
-        st.train_seconds += epoch_seconds
-        st.samples += seen
-        progress.end_epoch()
-        if result.status == "completed" and not _params_finite(model):
-            result.status = "diverged"
-            result.diverged_at = {"epoch": epoch, "step": st.step}
-        if result.status == "diverged":
-            log.warning("loss or parameters became non-finite at epoch %d step %d: run diverged",
-                        epoch, result.diverged_at["step"])
-            break
+                row = self._end_epoch(epoch, tally)
+                if not self._observers_continue(row):
+                    on_epoch(row)
+                    break
+                self._save()
+                on_epoch(row)
+                self._hand_over_if_asked()
+                if self.result.stopped_early:
+                    break
+        finally:
+            self.progress.close()
+        return self.result
 
+    def restore(self, resume: Dict[str, Any]) -> None:
+        """Continue from a checkpoint (`RunCheckpointer.restore`'s payload): state, RNGs,
+        gradient scaler, observers and early-stopping counters."""
+        self.st = self.result.state = resume["state"]
+        restore_rng(resume["rng"], self.gen, self.aug_gen)
+        self.scaler.load_state_dict(resume.get("scaler", self.scaler.state_dict()))
+        for obs, obs_state in zip(self.observers, resume.get("observers", [])):
+            obs.load_state_dict(obs_state)
+        if self.st.stopper:
+            self.stopper = EarlyStopping(**self.st.stopper)
+
+    def train_epoch(self, epoch: int) -> EpochTally:
+        """One pass over the training batches (or the rest of an interrupted one)."""
+        tr = self.tr
+        self.model.train()
+        tally = self._open_epoch()
+        self.progress.start_epoch(epoch, tr.epochs)
+        for xb, yb in self.data.train.batches(tr.batch_size, self.gen, self.data.augment_pad,
+                                              self.aug_gen, tr.channels_last,
+                                              start_batch=tally.batches_done):
+            out, loss, total = self.step(xb, yb)
+            tally.add(loss, out, yb)
+            maybe_fail("step")
+            last = tally.seen == len(self.data.train) or self._steps_spent()
+            if (self.st.step % tr.log_every_n_steps == 0 or last) and \
+                    not self._loss_finite(epoch, tally, total):
+                break
+            if self.stop and not last:
+                self._save(tally.partial())
+                self.progress.close()
+                self.stop.hand_over()
+            if self._steps_spent():
+                break
+        self.st.train_seconds += tally.seconds()
+        self.st.samples += tally.seen
+        self.progress.end_epoch()
+        return tally
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor
+             ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimizer step: forward (recording activation sites when a regularizer or an
+        observer wants them), loss plus penalties, backward, observers, clipping, update.
+        Returns the logits, the data loss and the total loss."""
+        self.st.step += 1
+        step = self.st.step
+        want_sites = self.reg_sites or any(o.wants_sites(step) for o in self.observers)
+        with record_sites(self.model, want_sites) as rec, _amp_context(self.device, self.tr.amp):
+            out = self.model(xb)
+            loss = F.cross_entropy(out.float(), yb)
+        total = loss
+        for reg in self.regularizers:
+            term = reg.penalty(self.model, rec)
+            if term is not None:
+                total = total + term
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.unscale_(self.optimizer)  # observers and clipping see true gradients
+        for obs in self.observers:
+            obs.after_backward(step, self.model, rec)
+        if self.tr.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tr.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return out, loss, total
+
+    # -- the pieces ------------------------------------------------------------------------
+
+    def _budget_left(self) -> bool:
+        return self.st.epoch < self.tr.epochs and not self._steps_spent()
+
+    def _steps_spent(self) -> bool:
+        return bool(self.tr.max_steps and self.st.step >= self.tr.max_steps)
+
+    def _open_epoch(self) -> EpochTally:
+        """A fresh epoch, or the rest of one that a signal checkpoint interrupted."""
+        part, self.st.partial = self.st.partial, None
+        if part is None:
+            return EpochTally(self.gen.get_state(), torch.zeros((), device=self.device),
+                              torch.zeros((), device=self.device, dtype=torch.int64))
+        self.gen.set_state(part["gen_state"])
+        return EpochTally(part["gen_state"], part["loss_sum"].to(self.device),
+                          part["correct"].to(self.device), part["batches_done"], part["seen"],
+                          part["elapsed"])
+
+    def _loss_finite(self, epoch: int, tally: EpochTally, total: torch.Tensor) -> bool:
+        """The only host sync, at log intervals: False (and status diverged) on a non-finite loss."""
+        running = tally.loss_sum.item() / tally.seen
+        if not math.isfinite(running) or not math.isfinite(total.item()):
+            self.result.status = "diverged"
+            self.result.diverged_at = {"epoch": epoch, "step": self.st.step}
+            return False
+        self.progress.update(self.st.step, running)
+        return True
+
+    def _diverged(self, epoch: int) -> bool:
+        """True when the loss or (checked once per epoch) a parameter became non-finite."""
+        if self.result.status == "completed" and not _params_finite(self.model):
+            self.result.status = "diverged"
+            self.result.diverged_at = {"epoch": epoch, "step": self.st.step}
+        if self.result.status != "diverged":
+            return False
+        log.warning("loss or parameters became non-finite at epoch %d step %d: run diverged",
+                    epoch, self.result.diverged_at["step"])
+        return True
+
+    def _end_epoch(self, epoch: int, tally: EpochTally) -> Dict[str, Any]:
+        """Validation, observers' summaries, best weights, scheduler, history, early stopping."""
+        st = self.st
         row: Dict[str, Any] = {"epoch": epoch, "step": st.step,
-                               "lr": optimizer.param_groups[0]["lr"],
-                               "train_loss": loss_sum.item() / seen,
-                               "train_acc": correct.item() / seen,
-                               "epoch_seconds": round(epoch_seconds, 3)}
-        if data.val is not None:
-            val = evaluate(model, data.val, tr.eval_batch_size, tr.channels_last, observers, "val")
-            row.update(val_loss=val["loss"], val_acc=val["acc"])
-            key = [val["acc"], -val["loss"]]
-        else:
-            key = [float(epoch), 0.0]  # no validation set: the last epoch is the selected model
-        for obs in observers:
+                               "lr": self.optimizer.param_groups[0]["lr"],
+                               "train_loss": tally.loss_sum.item() / tally.seen,
+                               "train_acc": tally.correct.item() / tally.seen,
+                               "epoch_seconds": round(tally.seconds(), 3)}
+        key = self._validate(epoch, row)
+        for obs in self.observers:
             row.update(obs.epoch_summary(epoch, st.step))
         if st.best_key is None or key > st.best_key:
-            st.best_key, st.best_epoch, st.best_state = key, epoch, _state_copy(model)
-        if scheduler is not None:
-            scheduler.step()
+            st.best_key, st.best_epoch, st.best_state = key, epoch, _state_copy(self.model)
+        if self.scheduler is not None:
+            self.scheduler.step()
         st.history.append(row)
         st.epoch = epoch
-        log.info("epoch %d/%d  train loss %.4f acc %.4f%s  (%.1fs)", epoch, tr.epochs,
-                 row["train_loss"], row["train_acc"],
-                 f"  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}" if "val_acc" in row else "",
-                 row["epoch_seconds"])
-        if stopper.should_stop(row.get("val_loss")):
-            result.stopped_early = True
-            log.info("early stop: val loss has not improved for %d epochs", stopper.patience)
-        save()
-        on_epoch(row)
-        if stop:
-            progress.close()
-            stop.hand_over()
-        if result.stopped_early:
-            break
-    progress.close()
-    return result
+        val = f"  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}" if "val_acc" in row else ""
+        log.info("epoch %d/%d  train loss %.4f acc %.4f%s  (%.1fs)", epoch, self.tr.epochs,
+                 row["train_loss"], row["train_acc"], val, row["epoch_seconds"])
+        if self.stopper.should_stop(row.get("val_loss")):
+            self.result.stopped_early = True
+            log.info("early stop: val loss has not improved for %d epochs", self.stopper.patience)
+        return row
+
+    def _validate(self, epoch: int, row: Dict[str, Any]) -> List[float]:
+        """Adds val_loss/val_acc to `row`; returns the model-selection key (higher is better)."""
+        if self.data.val is None:
+            return [float(epoch), 0.0]  # no validation set: the last epoch is the selected model
+        val = evaluate(self.model, self.data.val, self.tr.eval_batch_size, self.tr.channels_last,
+                       self.observers, "val")
+        row.update(val_loss=val["loss"], val_acc=val["acc"])
+        return [val["acc"], -val["loss"]]
+
+    def _observers_continue(self, row: Dict[str, Any]) -> bool:
+        """Each observer's `on_epoch_end`; False when one raised StopRun (status recorded)."""
+        try:
+            for obs in self.observers:
+                obs.on_epoch_end(row)
+        except StopRun as stop:
+            self.result.status, self.result.stop_reason = stop.status, stop.reason
+            log.info("run stopped after epoch %d by an observer: %s", row["epoch"], stop)
+            return False
+        return True
+
+    def _save(self, partial: Optional[Dict[str, Any]] = None) -> None:
+        if self.checkpointer is not None:
+            self.st.stopper, self.st.partial = asdict(self.stopper), partial
+            self.checkpointer.save(self.st, capture_rng(self.gen, self.aug_gen), self.observers,
+                                   self.scaler.state_dict())
+            self.st.partial = None
+
+    def _hand_over_if_asked(self) -> None:
+        if self.stop:
+            self.progress.close()
+            self.stop.hand_over()
 
 
 def final_test(model: nn.Module, result: LoopResult, data: DataBundle, cfg) -> Dict[str, float]:

@@ -8,29 +8,34 @@ import platform
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from .. import __version__
 from ..config.validate import ConfigError, check
-from ..data.datamodule import load_data
+from ..data.datamodule import DataBundle, load_data
 from ..data.decode import DataNotFoundError
 from ..models import ArchOptions, available_models, build_model
+from ..observer import Observer
 from ..record.metrics import METRICS_FILE, RunRecord
 from ..record.tensorboard import TBLogger
 from ..regularizers import Regularizer, build_regularizers
 from .checkpoint import (CHECKPOINT_FILE, CheckpointError, config_differences, config_fingerprint,
                          load_checkpoint,
                          load_scheduler_state, save_checkpoint, scheduler_state)
-from .loop import Checkpointer, Observer, TrainState, final_test, fit
-from .signals import StopRequest
+from .loop import Checkpointer, Loop, LoopResult, TrainState, final_test
 from .optim import build_optimizer, build_scheduler
-from .runtime import DeviceError, pick_device, seed_everything, tune_malloc
+from .runtime import DeviceError, apply_threads, pick_device, seed_everything, tune_malloc
+from .signals import StopRequest
 
 log = logging.getLogger("regstudy")
+
+
+# Statuses of a run that ended for good: a re-run of the same configuration does not retrain it.
+FINISHED = ("completed", "diverged", "pruned")
 
 
 class RunAborted(Exception):
@@ -44,18 +49,6 @@ def arch_options(model_cfg, regularizers) -> ArchOptions:
     for reg in regularizers:
         opts = reg.arch(opts)
     return opts
-
-
-def build_observers(cfg, model, run_dir: Path, tb: TBLogger,
-                    steps_per_epoch: int) -> List[Observer]:
-    """Statistics and diagnostics that watch the run. Each returns per-epoch values from
-    `epoch_summary`: keys with a '/' are TensorBoard tags (and go to metrics.json history)."""
-    from ..diagnostics.observers import diagnostic_observers
-    from ..diagnostics.zsq import ZSquared
-
-    every = cfg.trainer.zsq_every_n_steps
-    zsq = [ZSquared(model, every)] if every > 0 else []
-    return [*zsq, *diagnostic_observers(cfg, model, run_dir, tb, steps_per_epoch)]
 
 
 def _run_meta(cfg: DictConfig, overrides: List[str]) -> Dict[str, Any]:
@@ -124,7 +117,7 @@ def finished_record(run_dir: Path, config: Dict[str, Any]) -> Dict[str, Any] | N
         stored = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if stored.get("status") not in ("completed", "diverged"):
+    if stored.get("status") not in FINISHED:
         return None
     if config_fingerprint(stored.get("config", {})) != config_fingerprint(config):
         raise RunAborted(f"{run_dir} already holds a finished run of a different configuration "
@@ -147,99 +140,43 @@ def build_checked(cfg: DictConfig, spec) -> Tuple[nn.Module, List[Regularizer]]:
     return model, regularizers
 
 
-def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str, Any]:
-    """Train one configuration into `run_dir` (continuing a checkpoint there); returns the record."""
+def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
+              extra_observers: Sequence[Observer] = (), data: Optional[DataBundle] = None,
+              tune_allocator: bool = True,
+              wrap_observer: Optional[Callable[[Observer], Observer]] = None) -> Dict[str, Any]:
+    """Train one configuration into `run_dir` (continuing a checkpoint there); returns the record.
+
+    Keyword seams, so searches and benchmarks vary a run without patching internals:
+    `extra_observers` watch after the built-in ones (a pruner may raise StopRun); `data` is used
+    instead of loading `cfg.dataset` (it must be what that config loads); `tune_allocator=False`
+    keeps glibc's malloc thresholds; `wrap_observer` wraps each built-in observer (a timer)."""
     device = prepare(cfg)
+    with open_dict(cfg):  # the resolved number goes into the record: re-running it reproduces
+        cfg.trainer.threads = apply_threads(cfg.trainer.threads)
     config = OmegaConf.to_container(cfg, resolve=True)
-    ckpt_path = run_dir / CHECKPOINT_FILE
-    payload = None
-    if cfg.trainer.resume:
-        stored = finished_record(run_dir, config)
-        if stored is not None:
-            log.info("%s already finished (%s); not retraining. Pass trainer.resume=false to "
-                     "train it again.", run_dir, stored["status"])
-            return stored
-        if ckpt_path.is_file():
-            try:
-                payload = load_checkpoint(ckpt_path, config)
-            except CheckpointError as err:
-                raise RunAborted(str(err)) from err
-    tune_malloc()
+    stored, payload = previous_run(cfg, run_dir, config)
+    if stored is not None:
+        return stored
+    if tune_allocator:
+        tune_malloc()
     seed_everything(cfg.seed, cfg.trainer.deterministic)
-    try:
-        data = load_data(cfg.dataset, device)
-    except DataNotFoundError as err:
-        raise RunAborted(str(err)) from err
-
-    spec = data.spec
-    model, regularizers = build_checked(cfg, spec)
-    model = model.to(device)
-    if cfg.trainer.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if cfg.trainer.compile:
-        model.compile()  # in place: state_dict keys, checkpoints and sites stay those of `model`
-    optimizer = build_optimizer(cfg.optim, model, regularizers)
-    scheduler = build_scheduler(cfg.sched, optimizer, cfg.trainer.epochs)
-    checkpointer = RunCheckpointer(ckpt_path, config, model, optimizer, scheduler)
+    if data is None:
+        data = load_checked(cfg, device)
+    model, regularizers, optimizer, scheduler = build_parts(cfg, data, device)
+    checkpointer = RunCheckpointer(run_dir / CHECKPOINT_FILE, config, model, optimizer, scheduler)
     resume = checkpointer.restore(payload) if payload is not None else None
-
-    meta = _run_meta(cfg, overrides)
-    meta.update(device=str(device), num_params=sum(p.numel() for p in model.parameters()),
-                train_size=len(data.train), val_size=len(data.val) if data.val else 0,
-                test_size=len(data.test))
-    if resume is not None:
-        meta.update(history=list(resume["state"].history), resumed_at_epoch=resume["state"].epoch)
-        log.info("resuming %s from its checkpoint after epoch %d (step %d)", run_dir,
-                 resume["state"].epoch, resume["state"].step)
-    record = RunRecord(run_dir, meta)
+    record = start_record(cfg, overrides, run_dir, model, data, device, resume)
     tb = TBLogger(run_dir / "tb")
-    observers = build_observers(cfg, model, run_dir, tb,
-                                steps_per_epoch=-(-len(data.train) // cfg.trainer.batch_size))
-    log.info("%s on %s (%d params) on %s: %d train / %d val / %d test images",
-             cfg.model.name, cfg.dataset.name, meta["num_params"], device,
-             meta["train_size"], meta["val_size"], meta["test_size"])
-
-    def on_epoch(row: Dict[str, Any]) -> None:
-        record.add_epoch(row)
-        tb.scalars({f"{k.split('_', 1)[0]}/{k.split('_', 1)[1]}": v for k, v in row.items()
-                    if k.startswith(("train_", "val_")) and isinstance(v, float)}, row["epoch"])
-        tb.scalars({"lr": row["lr"]}, row["epoch"])
-        tb.scalars({k: v for k, v in row.items() if "/" in k and isinstance(v, (int, float))},
-                   row["epoch"])
-
-    stop = StopRequest().install()
+    observers = run_observers(cfg, model, run_dir, tb, len(data.train), wrap_observer)
+    loop = Loop(cfg, model, data, optimizer, scheduler, regularizers,
+                [*observers, *extra_observers], device, checkpointer, StopRequest().install())
+    if resume is not None:
+        loop.restore(resume)
     try:
-        result = fit(cfg, model, data, optimizer, scheduler, regularizers, observers,
-                     on_epoch, device, resume=resume, checkpointer=checkpointer, stop=stop)
-        for obs in observers:
+        result = loop.run(lambda row: record_epoch(record, tb, row))
+        for obs in loop.observers:
             obs.on_train_end(result)
-        st = result.state
-        summary: Dict[str, Any] = {
-            "epochs_run": st.epoch, "steps": st.step, "stopped_early": result.stopped_early,
-            "train_seconds": round(st.train_seconds, 3),
-            "samples_per_s": round(st.samples / max(st.train_seconds, 1e-9), 1),
-        }
-        if result.status == "diverged":
-            record.finish("diverged", diverged_at=result.diverged_at, **summary)
-            ckpt_path.unlink(missing_ok=True)
-            return record.data
-        test = final_test(model, result, data, cfg)
-        best_row = next((r for r in st.history if r["epoch"] == st.best_epoch), {})
-        final = st.history[-1] if st.history else {}
-        summary.update(
-            best_epoch=st.best_epoch,
-            best_val_acc=best_row.get("val_acc"), best_val_loss=best_row.get("val_loss"),
-            final_train_loss=final.get("train_loss"), final_train_acc=final.get("train_acc"),
-            final_val_acc=final.get("val_acc"), **test)
-        tb.scalars({"test/loss": test["test_loss"], "test/acc": test["test_acc"]}, st.epoch)
-        tb.hparams(meta["config"], {"hparam/test_acc": test["test_acc"],
-                                    "hparam/best_val_acc": best_row.get("val_acc") or 0.0})
-        torch.save(st.best_state, run_dir / "best_model.pt")
-        record.finish("completed", **summary)
-        ckpt_path.unlink(missing_ok=True)  # the record now marks the run as finished
-        log.info("test acc %.4f (best epoch %d; last epoch %.4f); %.0f samples/s; %.1fs",
-                 test["test_acc"], st.best_epoch, test["last_test_acc"],
-                 summary["samples_per_s"], record.data["wall_time_s"])
+        finish(result, record, tb, model, data, cfg)
     except Exception as err:
         record.finish("failed", error=f"{type(err).__name__}: {err}",
                       traceback=traceback.format_exc(limit=20))
@@ -248,6 +185,133 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str,
         record.finish("interrupted")
         raise
     finally:
-        stop.uninstall()
+        loop.stop.uninstall()
         tb.close()
     return record.data
+
+
+def previous_run(cfg: DictConfig, run_dir: Path, config: Dict[str, Any]
+                 ) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]:
+    """(the stored record of a finished run here, None) or (None, a checkpoint to continue or
+    None); both None when `trainer.resume` is false."""
+    if not cfg.trainer.resume:
+        return None, None
+    stored = finished_record(run_dir, config)
+    if stored is not None:
+        log.info("%s already finished (%s); not retraining. Pass trainer.resume=false to "
+                 "train it again.", run_dir, stored["status"])
+        return stored, None
+    ckpt_path = run_dir / CHECKPOINT_FILE
+    if not ckpt_path.is_file():
+        return None, None
+    try:
+        return None, load_checkpoint(ckpt_path, config)
+    except CheckpointError as err:
+        raise RunAborted(str(err)) from err
+
+
+def load_checked(cfg: DictConfig, device: torch.device) -> DataBundle:
+    try:
+        return load_data(cfg.dataset, device)
+    except DataNotFoundError as err:
+        raise RunAborted(str(err)) from err
+
+
+def build_parts(cfg: DictConfig, data: DataBundle, device: torch.device):
+    """Model (on `device`, channels-last and compiled as configured), regularizers, optimizer
+    and scheduler."""
+    model, regularizers = build_checked(cfg, data.spec)
+    model = model.to(device)
+    if cfg.trainer.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if cfg.trainer.compile:
+        model.compile()  # in place: state_dict keys, checkpoints and sites stay those of `model`
+    optimizer = build_optimizer(cfg.optim, model, regularizers)
+    scheduler = build_scheduler(cfg.sched, optimizer, cfg.trainer.epochs)
+    return model, regularizers, optimizer, scheduler
+
+
+def start_record(cfg: DictConfig, overrides: List[str], run_dir: Path, model: nn.Module,
+                 data: DataBundle, device: torch.device,
+                 resume: Optional[Dict[str, Any]]) -> RunRecord:
+    """metrics.json with status `running`: the config and what the run is made of."""
+    meta = _run_meta(cfg, overrides)
+    meta.update(device=str(device), num_params=sum(p.numel() for p in model.parameters()),
+                train_size=len(data.train), val_size=len(data.val) if data.val else 0,
+                test_size=len(data.test))
+    if resume is not None:
+        meta.update(history=list(resume["state"].history), resumed_at_epoch=resume["state"].epoch)
+        log.info("resuming %s from its checkpoint after epoch %d (step %d)", run_dir,
+                 resume["state"].epoch, resume["state"].step)
+    log.info("%s on %s (%d params) on %s, %d torch threads: %d train / %d val / %d test images",
+             cfg.model.name, cfg.dataset.name, meta["num_params"], device, cfg.trainer.threads,
+             meta["train_size"], meta["val_size"], meta["test_size"])
+    run_dir.mkdir(parents=True, exist_ok=True)   # Hydra made it; a direct caller may not have
+    return RunRecord(run_dir, meta)
+
+
+def run_observers(cfg: DictConfig, model: nn.Module, run_dir: Path, tb: TBLogger,
+                  train_size: int, wrap: Optional[Callable[[Observer], Observer]]
+                  ) -> List[Observer]:
+    from ..diagnostics.observers import build_observers
+
+    steps_per_epoch = -(-train_size // cfg.trainer.batch_size)
+    observers = build_observers(cfg, model, run_dir, tb, steps_per_epoch)
+    return [wrap(obs) for obs in observers] if wrap is not None else observers
+
+
+def record_epoch(record: RunRecord, tb: TBLogger, row: Dict[str, Any]) -> None:
+    """One finished epoch into metrics.json/history.csv and TensorBoard."""
+    record.add_epoch(row)
+    tb.scalars({f"{k.split('_', 1)[0]}/{k.split('_', 1)[1]}": v for k, v in row.items()
+                if k.startswith(("train_", "val_")) and isinstance(v, float)}, row["epoch"])
+    tb.scalars({"lr": row["lr"]}, row["epoch"])
+    tb.scalars({k: v for k, v in row.items() if "/" in k and isinstance(v, (int, float))},
+               row["epoch"])
+
+
+def _summary(result: LoopResult) -> Dict[str, Any]:
+    st = result.state
+    return {"epochs_run": st.epoch, "steps": st.step, "stopped_early": result.stopped_early,
+            "train_seconds": round(st.train_seconds, 3),
+            "samples_per_s": round(st.samples / max(st.train_seconds, 1e-9), 1)}
+
+
+def _best(st: TrainState) -> Dict[str, Any]:
+    best_row = next((r for r in st.history if r["epoch"] == st.best_epoch), {})
+    return {"best_epoch": st.best_epoch, "best_val_acc": best_row.get("val_acc"),
+            "best_val_loss": best_row.get("val_loss")}
+
+
+def finish(result: LoopResult, record: RunRecord, tb: TBLogger, model: nn.Module,
+           data: DataBundle, cfg: DictConfig) -> None:
+    """The record's final status: diverged, stopped by an observer (e.g. pruned: the summary so
+    far, no test), or completed with test metrics; the checkpoint goes in every case."""
+    ckpt_path = record.run_dir / CHECKPOINT_FILE
+    if result.status == "diverged":
+        record.finish("diverged", diverged_at=result.diverged_at, **_summary(result))
+    elif result.status != "completed":
+        record.finish(result.status, stop_reason=result.stop_reason, **_summary(result),
+                      **_best(result.state))
+    else:
+        _finish_completed(result, record, tb, model, data, cfg)
+    ckpt_path.unlink(missing_ok=True)  # the record now marks the run as finished
+
+
+def _finish_completed(result: LoopResult, record: RunRecord, tb: TBLogger, model: nn.Module,
+                      data: DataBundle, cfg: DictConfig) -> None:
+    st = result.state
+    test = final_test(model, result, data, cfg)
+    final = st.history[-1] if st.history else {}
+    summary = {**_summary(result), **_best(st),
+               "final_train_loss": final.get("train_loss"),
+               "final_train_acc": final.get("train_acc"), "final_val_acc": final.get("val_acc"),
+               **test}
+    tb.scalars({"test/loss": test["test_loss"], "test/acc": test["test_acc"]}, st.epoch)
+    tb.hparams(record.data["config"], {"hparam/test_acc": test["test_acc"],
+                                       "hparam/best_val_acc": summary["best_val_acc"] or 0.0})
+    torch.save(st.best_state, record.run_dir / "best_model.pt")
+    record.finish("completed", **summary)
+    log.info("test acc %.4f (best epoch %d; last epoch %.4f); %.0f samples/s; %.1fs",
+             test["test_acc"], st.best_epoch, test["last_test_acc"],
+             summary["samples_per_s"], record.data["wall_time_s"])

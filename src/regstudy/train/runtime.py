@@ -31,6 +31,15 @@ def tune_malloc(threshold_bytes: int = 256 * 1024 * 1024) -> bool:
     return bool(ok)
 
 
+def apply_threads(requested: int) -> int:
+    """Set torch's intra-op threads to `requested` (0 = keep the current number: torch's default,
+    or what the sweep's ThreadBudget set for a parallel launcher); returns the number in effect.
+    The thread count changes float reduction order, so it is part of what a run computes."""
+    if requested > 0:
+        torch.set_num_threads(requested)
+    return torch.get_num_threads()
+
+
 class DeviceError(ValueError):
     pass
 

@@ -1,0 +1,26 @@
+"""One way to compose a training config outside a Hydra job (probe, benchmarks, tests).
+
+Hydra's compose API wants the schema registered and the config folder initialised; this does
+both, so every caller gets exactly what `regstudy train OVERRIDES` would run.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from omegaconf import DictConfig
+
+from ..paths import config_dir
+from .schema import register_configs
+
+
+def compose(overrides: Sequence[str] = (), config_name: str = "train",
+            job_name: str = "regstudy", return_hydra_config: bool = False) -> DictConfig:
+    """The config `regstudy train OVERRIDES` would run (Hydra errors propagate unchanged)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3", job_name=job_name):
+        return hydra_compose(config_name=config_name, overrides=list(overrides),
+                             return_hydra_config=return_hydra_config)
