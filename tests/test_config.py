@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from regstudy.config.schema import register_configs
+from regstudy.config.compose import compose
 from regstudy.config.validate import ConfigError, check, validate
 from regstudy.paths import config_dir
 
@@ -18,9 +17,7 @@ GROUPS = ["model", "dataset", "reg", "optim", "sched", "trainer"]
 
 
 def _compose(overrides):
-    register_configs()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+    return compose(overrides)
 
 
 def _options(group: str):

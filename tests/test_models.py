@@ -14,16 +14,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from scipy import stats
 from torch import nn
 
-from regstudy.config.schema import register_configs
+from regstudy.config.compose import compose
 from regstudy.models import build_model, record_sites
 from regstudy.models.layers import ScaledTanh
 from regstudy.models.sites import ActSite, LogitSite
-from regstudy.paths import config_dir
 from regstudy.regularizers import build_regularizers
 from regstudy.train.run import arch_options
 
@@ -42,9 +40,7 @@ SMALL = {"resnet18": ["model.width=8", "model.blocks_per_stage=1"]}
 
 @lru_cache(maxsize=None)
 def _compose(overrides: Tuple[str, ...]):
-    register_configs()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
+    return compose(overrides)
 
 
 def make(name: str, *overrides: str, in_channels: int = 3, classes: int = 10,

@@ -19,7 +19,7 @@ import yaml
 from scipy import stats as sps
 
 from regstudy.paths import config_dir
-from regstudy.sweep.plan import PLAN_FILE
+from regstudy.record.plan import PLAN_FILE
 from regstudy.sweep.threads import available_cpus
 
 from .conftest import read_metrics, run_cli

@@ -42,7 +42,7 @@ def _plot(argv: List[str]) -> int:
 
 
 def _probe(argv: List[str]) -> int:
-    from .diagnostics.probe_command import main as probe_main
+    from .probe_app import main as probe_main
 
     return probe_main(argv)
 

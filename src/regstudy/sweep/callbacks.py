@@ -13,7 +13,8 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from .plan import planned_jobs, read_plan, write_plan
+from ..record.plan import read_plan, write_plan
+from .plan import planned_jobs
 from .threads import available_cpus, threads_per_job
 
 log = logging.getLogger("regstudy")

@@ -1,4 +1,4 @@
-"""The list of jobs a sweep will launch, written before the first job starts.
+"""The list of jobs a sweep will launch (stored by regstudy.record.plan before the first starts).
 
 A job that stops on a config or data error leaves no directory (train_app removes it), and
 on a cluster a job may not have started yet; without the plan, `regstudy table` could not
@@ -9,15 +9,11 @@ mapping is known in advance.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-# Torch-, pandas- and omegaconf-free at import: `regstudy table` reads plans too.
-PLAN_FILE = "sweep_plan.json"
 JOB_NUM_SUBDIR = "${hydra.job.num}"
 
 
@@ -38,20 +34,3 @@ def planned_jobs(config: DictConfig) -> Optional[List[List[str]]]:
     parsed = OverridesParser.create().parse_overrides(arguments)
     batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
     return [list(job) for batch in batches for job in batch]
-
-
-def write_plan(sweep_dir: Path, jobs: List[List[str]]) -> Path:
-    path = Path(sweep_dir) / PLAN_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"jobs": [{"num": i, "subdir": str(i), "overrides": ov}
-                                         for i, ov in enumerate(jobs)]}, indent=1) + "\n")
-    return path
-
-
-def read_plan(sweep_dir: Path) -> Optional[List[Dict[str, Any]]]:
-    """The jobs of the plan in `sweep_dir` (num, subdir, overrides); None without a readable one."""
-    try:
-        jobs = json.loads((Path(sweep_dir) / PLAN_FILE).read_text())["jobs"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return jobs if isinstance(jobs, list) else None

@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, List, Tuple
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ..config.schema import ProbeConfig, register_configs
-from ..config.validate import INITS
-from ..paths import config_dir
+from .config.schema import ProbeConfig
+from .config.validate import INITS
 
 if TYPE_CHECKING:  # torch is imported only once the options are known to be valid
     import torch
 
-    from .probe import Check
+    from .diagnostics.probe import Check
 
 USAGE = """usage: regstudy probe [OVERRIDE...] [probe.KEY=VALUE...]
 
@@ -87,13 +86,12 @@ def probe_options(args: List[str]) -> DictConfig:
 
 def compose_train_config(overrides: List[str]) -> DictConfig:
     """The training config `regstudy train OVERRIDES` would run, without starting a job."""
-    from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
 
-    register_configs()
+    from .config.compose import compose
+
     try:
-        with initialize_config_dir(config_dir=config_dir(), version_base="1.3", job_name="probe"):
-            return compose(config_name="train", overrides=overrides)
+        return compose(overrides, job_name="probe")
     except (HydraException, OmegaConfBaseException) as err:
         raise ProbeError(str(err).strip()) from None
 
@@ -102,11 +100,11 @@ def probe_model(cfg: DictConfig, opts: DictConfig, gen: "torch.Generator") -> "C
     """Build the configured model exactly as training would and trace a few batches."""
     import torch
 
-    from ..data.datamodule import load_data
-    from ..data.decode import DataNotFoundError
-    from ..data.specs import get_spec
-    from ..train.run import RunAborted, arch_options, build_checked, prepare
-    from .probe import model_check
+    from .data.datamodule import load_data
+    from .data.decode import DataNotFoundError
+    from .data.specs import get_spec
+    from .train.run import RunAborted, arch_options, build_checked, prepare
+    from .diagnostics.probe import model_check
 
     spec = get_spec(cfg.dataset.name)
     try:
@@ -135,7 +133,7 @@ def probe_model(cfg: DictConfig, opts: DictConfig, gen: "torch.Generator") -> "C
 def run_checks(cfg: DictConfig, opts: DictConfig) -> List["Check"]:
     import torch
 
-    from .probe import dropout_check, init_check, variance_shift_check
+    from .diagnostics.probe import dropout_check, init_check, variance_shift_check
 
     gen = torch.Generator().manual_seed(cfg.seed)
     checks = []
@@ -160,9 +158,9 @@ def main(argv: List[str]) -> int:
     try:
         opts = probe_options(probe_args)
         cfg = compose_train_config(overrides)
-        from ..report.plots import probe_figure, save_figure
-        from ..train.runtime import seed_everything
-        from .probe import format_check
+        from .report.plots import probe_figure, save_figure
+        from .train.runtime import seed_everything
+        from .diagnostics.probe import format_check
 
         seed_everything(cfg.seed, False)
         checks = run_checks(cfg, opts)
