@@ -138,3 +138,23 @@ def test_top_level_help_and_unknown_command():
     assert run_cli(["--help"]).returncode == 0
     res = run_cli(["frobnicate"])
     assert res.returncode == 2 and "unknown command" in res.stderr
+
+
+def test_implementations_have_exactly_the_allowed_values():
+    """config.choices is the one table: the code behind each choice is keyed by the same names."""
+    import torch
+
+    from regstudy.config import choices
+    from regstudy.models import layers
+    from regstudy.train.optim import build_optimizer, build_scheduler
+
+    assert set(layers._activation_factories(0.01)) == set(choices.ACTIVATIONS)
+    assert set(layers.INITS) == set(choices.INITS)
+    model = torch.nn.Linear(3, 2)
+    for name in choices.OPTIMIZERS:
+        opt = build_optimizer(OmegaConf.merge(compose([]).optim, {"name": name}), model, [])
+        assert type(opt).__name__.lower() == name
+    for name in choices.SCHEDULES:
+        build_scheduler(OmegaConf.merge(compose([]).sched, {"name": name}), opt, 3)
+    with pytest.raises(ValueError, match="sgd"):
+        build_optimizer(OmegaConf.merge(compose([]).optim, {"name": "lbfgs"}), model, [])

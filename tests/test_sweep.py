@@ -91,6 +91,10 @@ def test_basic_launcher_sweep_and_its_table(basic_sweep):
         ["reg=none", "seed=0"], ["reg=none", "seed=1"], ["reg=l2", "seed=0"], ["reg=l2", "seed=1"]]
     for job in plan:  # the plan names the same overrides the jobs recorded
         assert read_metrics(basic_sweep / job["subdir"])["overrides"] == job["overrides"]
+    for job in plan:  # TensorBoard names each run by what it set, not `<num>/tb`
+        tb_runs = [p.name for p in (basic_sweep / job["subdir"] / "tb").iterdir()]
+        named = sorted(o for o in job["overrides"] if not o.startswith("trainer.progress="))
+        assert tb_runs == [",".join(named)] and "seed=" in tb_runs[0]
 
 
 def test_welch_p_of_the_sweep_equals_scipy(basic_sweep):
@@ -112,6 +116,8 @@ def test_joblib_sweep_limits_threads_per_job(tmp_path, mnist_root):
     for job in "0123":
         log = (tmp_path / job / "train.log").read_text()
         assert f"torch threads for this job: {expected} " in log
+        # the resolved number is the run's config: re-running the job alone reproduces it
+        assert read_metrics(tmp_path / job)["config"]["trainer"]["threads"] == expected
 
 
 def test_submitit_local_sweep(tmp_path, mnist_root):

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .config.schema import ProbeConfig
-from .config.validate import INITS
+from .config.choices import INITS
 
 if TYPE_CHECKING:  # torch is imported only once the options are known to be valid
     import torch

@@ -17,6 +17,8 @@ from .paths import config_dir
 register_configs()
 
 HYDRA_ONLY = {".hydra", "train.log"}
+# Overrides that do not name a run in TensorBoard (paths, devices, Hydra's own settings).
+TB_NAME_SKIP = ("hydra.", "dataset.root", "trainer.device", "trainer.progress")
 
 
 def _discard_if_empty(run_dir: Path) -> None:
@@ -51,6 +53,18 @@ def main(argv: list[str]) -> None:
     train()
 
 
+def tb_run_name(hc) -> str:
+    """In a sweep, the job's overrides (`reg=l2,seed=1`): TensorBoard then names each run by what
+    it set instead of `<num>/tb`. A single run keeps its events directly in tb/."""
+    from hydra.types import RunMode
+
+    if hc.mode != RunMode.MULTIRUN:
+        return ""
+    keep = [o for o in hc.overrides.task
+            if not o.split("=", 1)[0].lstrip("+~").startswith(TB_NAME_SKIP)]
+    return ",".join(sorted(keep)).replace("/", "_")[:200] or f"job{hc.job.num}"
+
+
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def train(cfg: DictConfig) -> float | None:
     from .train.run import RunAborted, train_run
@@ -58,7 +72,7 @@ def train(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     try:
-        record = train_run(cfg, run_dir, list(hc.overrides.task))
+        record = train_run(cfg, run_dir, list(hc.overrides.task), tb_name=tb_run_name(hc))
     except RunAborted as err:
         _discard_if_empty(run_dir)
         print(f"regstudy train: error: {err}", file=sys.stderr)

@@ -128,7 +128,6 @@ class TrainerConfig:
     # none | bf16 | fp16 (CUDA only)
     amp: str = "none"
     log_every_n_steps: int = 100
-    num_workers: int = 0
     # torch intra-op threads (0 = auto: torch's default, or CPUs / parallel jobs under the joblib
     # and submitit launchers). The resolved number is recorded in metrics.json's config.
     threads: int = 0

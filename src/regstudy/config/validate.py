@@ -7,16 +7,8 @@ from __future__ import annotations
 
 from typing import List
 
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "scaled_tanh")
-INITS = ("default", "lecun_normal", "xavier_uniform", "xavier_normal", "kaiming_normal",
-         "uniform_fan_in")
-NORMS = ("none", "bn_before_act", "bn_after_act")
-DROPOUT_PLACES = ("fc", "conv", "input")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
-SCHEDULES = ("none", "step", "cosine")
-AMP = ("none", "bf16", "fp16")
-PSP_REDUCTIONS = ("layer_mean", "sum")
-L2_MODES = ("penalty", "weight_decay")
+from .choices import (ACTIVATIONS, AMP, DROPOUT_PLACES, INITS, L2_MODES, NORMS, OPTIMIZERS,
+                      PROGRESS, PSP_REDUCTIONS, SCHEDULES)
 
 
 class ConfigError(ValueError):
@@ -94,9 +86,8 @@ def validate(cfg) -> List[str]:
     _nonneg(e, "trainer.early_stop_patience", t.early_stop_patience)
     if t.early_stop_patience > 0 and d.val_size <= 0:
         e.append("trainer.early_stop_patience needs a validation set; set dataset.val_size > 0")
-    _nonneg(e, "trainer.num_workers", t.num_workers)
     _choice(e, "trainer.amp", t.amp, AMP)
-    _choice(e, "trainer.progress", t.progress, ("auto", "bar", "lines"))
+    _choice(e, "trainer.progress", t.progress, PROGRESS)
     _nonneg(e, "diag.every_n_steps", cfg.diag.every_n_steps)
     _nonneg(e, "diag.hist_every_n_epochs", cfg.diag.hist_every_n_epochs)
     if t.amp != "none" and not str(t.device).startswith(("cuda", "auto")):

@@ -14,10 +14,9 @@ from typing import Callable, Dict, List
 import torch
 from torch import nn
 
+from ..config.choices import NORMS
 from .sites import ActSite
 
-NORMS = ("none", "bn_before_act", "bn_after_act")
-DROPOUT_PLACES = ("fc", "conv", "input")
 
 
 class ScaledTanh(nn.Module):
@@ -36,9 +35,6 @@ def _activation_factories(slope: float) -> Dict[str, Callable[[], nn.Module]]:
         "sigmoid": nn.Sigmoid,
         "scaled_tanh": ScaledTanh,
     }
-
-
-ACTIVATIONS = tuple(_activation_factories(0.01))
 
 
 def make_activation(name: str, leaky_slope: float = 0.01) -> ActSite:
@@ -93,30 +89,16 @@ def act_block(opts: ArchOptions, channels: int, dims: int = 2, norm: str | None 
 
 # --- initialization --------------------------------------------------------------------------
 
-def _fan_in(w: torch.Tensor) -> int:
-    return w.shape[1] * (w[0][0].numel() if w.dim() > 2 else 1)
-
-
-def _fan_out(w: torch.Tensor) -> int:
-    return w.shape[0] * (w[0][0].numel() if w.dim() > 2 else 1)
-
-
-def _lecun_normal(w: torch.Tensor) -> None:
-    nn.init.normal_(w, 0.0, 1.0 / math.sqrt(_fan_in(w)))
-
-
-def _uniform_fan_in(w: torch.Tensor) -> None:
-    bound = 1.0 / math.sqrt(_fan_in(w))
-    nn.init.uniform_(w, -bound, bound)
-
-
+# Keyed by config.choices.INITS. LeCun normal is N(0, 1/fan_in): Kaiming's with gain 1; the
+# uniform U[-1/sqrt(fan_in), 1/sqrt(fan_in)] is Kaiming's uniform with a = sqrt(5) (gain^2 = 1/3),
+# PyTorch's own default for conv and linear weights.
 INITS: Dict[str, Callable[[torch.Tensor], None] | None] = {
     "default": None,
-    "lecun_normal": _lecun_normal,
+    "lecun_normal": lambda w: nn.init.kaiming_normal_(w, nonlinearity="linear"),
     "xavier_uniform": nn.init.xavier_uniform_,
     "xavier_normal": nn.init.xavier_normal_,
     "kaiming_normal": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
-    "uniform_fan_in": _uniform_fan_in,
+    "uniform_fan_in": lambda w: nn.init.kaiming_uniform_(w, a=math.sqrt(5)),
 }
 
 

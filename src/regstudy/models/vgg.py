@@ -35,11 +35,6 @@ def conv3x3(c_in: int, c_out: int, bias: bool) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias)
 
 
-def conv_count(blocks_per_stage: int) -> int:
-    """Convolutions in a coursework VGG: entry + per stage (2 per processing block + 2)."""
-    return 1 + STAGES * (2 * blocks_per_stage + 2)
-
-
 def processing_block(opts: ArchOptions, width: int, residual: bool) -> nn.Module:
     first = [conv3x3(width, width, bias=False), *act_block(opts, width, dropout_place="conv")]
     if not residual:

@@ -1,6 +1,11 @@
-"""Regularizers: importing this package registers every one of them."""
+"""Regularizers: importing this package imports (and so registers) every module in it."""
 
-from . import batchnorm, dropout, l2, psp  # noqa: F401  (registration)
+import importlib
+import pkgutil
+
 from .base import Regularizer, available_regularizers, build_regularizers, register_regularizer
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["Regularizer", "available_regularizers", "build_regularizers", "register_regularizer"]

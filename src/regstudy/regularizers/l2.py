@@ -18,8 +18,6 @@ def l2_params(model: nn.Module, exclude_bias_and_norm: bool) -> List[nn.Paramete
 
 @register_regularizer("l2")
 class L2(Regularizer):
-    MODES = ("penalty", "weight_decay")
-
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
         self._params: List[nn.Parameter] | None = None

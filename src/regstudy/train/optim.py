@@ -7,6 +7,8 @@ from typing import List
 import torch
 from torch import nn
 
+from ..config.choices import OPTIMIZERS, SCHEDULES
+
 
 def param_groups(model: nn.Module, regularizers, base_wd: float) -> List[dict]:
     """Split parameters by the weight decay each gets: the optimizer's own plus any L2 request."""
@@ -43,10 +45,6 @@ def build_optimizer(cfg, model: nn.Module, regularizers) -> torch.optim.Optimize
     if name == "adadelta":
         return torch.optim.Adadelta(groups, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps)
     raise ValueError(f"optim.name={name!r} is not one of {list(OPTIMIZERS)}")
-
-
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
-SCHEDULES = ("none", "step", "cosine")
 
 
 def build_scheduler(cfg, optimizer: torch.optim.Optimizer, epochs: int):

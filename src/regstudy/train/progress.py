@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 
+from ..config.choices import PROGRESS
+
 
 class Progress:
     def __init__(self, mode: str, total: int) -> None:
-        if mode not in ("auto", "bar", "lines"):
-            raise ValueError(f"trainer.progress={mode!r} is not one of auto, bar, lines")
+        if mode not in PROGRESS:
+            raise ValueError(f"trainer.progress={mode!r} is not one of {', '.join(PROGRESS)}")
         self.enabled = mode == "bar" or (mode == "auto" and sys.stderr.isatty())
         self.total = total
         self.bar = None

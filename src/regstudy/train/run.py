@@ -143,13 +143,15 @@ def build_checked(cfg: DictConfig, spec) -> Tuple[nn.Module, List[Regularizer]]:
 def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
               extra_observers: Sequence[Observer] = (), data: Optional[DataBundle] = None,
               tune_allocator: bool = True,
-              wrap_observer: Optional[Callable[[Observer], Observer]] = None) -> Dict[str, Any]:
+              wrap_observer: Optional[Callable[[Observer], Observer]] = None,
+              tb_name: str = "") -> Dict[str, Any]:
     """Train one configuration into `run_dir` (continuing a checkpoint there); returns the record.
 
     Keyword seams, so searches and benchmarks vary a run without patching internals:
     `extra_observers` watch after the built-in ones (a pruner may raise StopRun); `data` is used
     instead of loading `cfg.dataset` (it must be what that config loads); `tune_allocator=False`
-    keeps glibc's malloc thresholds; `wrap_observer` wraps each built-in observer (a timer)."""
+    keeps glibc's malloc thresholds; `wrap_observer` wraps each built-in observer (a timer);
+    `tb_name` puts the TensorBoard events in tb/<tb_name>, the run's name in TensorBoard."""
     device = prepare(cfg)
     with open_dict(cfg):  # the resolved number goes into the record: re-running it reproduces
         cfg.trainer.threads = apply_threads(cfg.trainer.threads)
@@ -166,7 +168,7 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
     checkpointer = RunCheckpointer(run_dir / CHECKPOINT_FILE, config, model, optimizer, scheduler)
     resume = checkpointer.restore(payload) if payload is not None else None
     record = start_record(cfg, overrides, run_dir, model, data, device, resume)
-    tb = TBLogger(run_dir / "tb")
+    tb = TBLogger(run_dir / "tb" / tb_name if tb_name else run_dir / "tb")
     observers = run_observers(cfg, model, run_dir, tb, len(data.train), wrap_observer)
     loop = Loop(cfg, model, data, optimizer, scheduler, regularizers,
                 [*observers, *extra_observers], device, checkpointer, StopRequest().install())
