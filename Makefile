@@ -34,7 +34,7 @@ test: $(STAMP)
 	$(BIN)/pytest -q $(ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python scripts/bench.py $(ARGS)
+	$(BIN)/python -m bench.speed $(ARGS)
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

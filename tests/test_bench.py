@@ -1,4 +1,4 @@
-"""Smoke test of scripts/bench.py --quick: every variant runs and yields numbers; the report
+"""Smoke test of bench.speed --quick: every variant runs and yields numbers; the report
 files are written. It never checks how fast anything is (that is the benchmark's job)."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def mnist_data() -> Path:
 def quick_bench(tmp_path_factory, mnist_data):
     """One --quick run shared by the tests below (it takes tens of seconds)."""
     out = tmp_path_factory.mktemp("bench")
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--quick",
+    proc = subprocess.run([sys.executable, "-m", "bench.speed", "--quick",
                            "--out", str(out)],
                           cwd=REPO, env={**os.environ, "REGSTUDY_DATA": str(mnist_data)},
                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)

@@ -136,7 +136,7 @@ class TrainerConfig:
     # Stop after this many epochs without a lower validation loss (0 = off).
     early_stop_patience: int = 0
     channels_last: bool = False
-    # torch.compile the model (compile time is paid on the first steps; see scripts/bench.py).
+    # torch.compile the model (compile time is paid on the first steps; see bench/speed.py).
     compile: bool = False
     progress: str = "auto"
     # Clip the global gradient norm to this value (0 = off).

@@ -144,14 +144,15 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
               extra_observers: Sequence[Observer] = (), data: Optional[DataBundle] = None,
               tune_allocator: bool = True,
               wrap_observer: Optional[Callable[[Observer], Observer]] = None,
-              tb_name: str = "") -> Dict[str, Any]:
+              tb_name: str = "", loop_class: type = Loop) -> Dict[str, Any]:
     """Train one configuration into `run_dir` (continuing a checkpoint there); returns the record.
 
     Keyword seams, so searches and benchmarks vary a run without patching internals:
     `extra_observers` watch after the built-in ones (a pruner may raise StopRun); `data` is used
     instead of loading `cfg.dataset` (it must be what that config loads); `tune_allocator=False`
     keeps glibc's malloc thresholds; `wrap_observer` wraps each built-in observer (a timer);
-    `tb_name` puts the TensorBoard events in tb/<tb_name>, the run's name in TensorBoard."""
+    `tb_name` puts the TensorBoard events in tb/<tb_name>, the run's name in TensorBoard;
+    `loop_class` is a `Loop` subclass to train with (a benchmark's clocks around its methods)."""
     device = prepare(cfg)
     with open_dict(cfg):  # the resolved number goes into the record: re-running it reproduces
         cfg.trainer.threads = apply_threads(cfg.trainer.threads)
@@ -170,7 +171,7 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
     record = start_record(cfg, overrides, run_dir, model, data, device, resume)
     tb = TBLogger(run_dir / "tb" / tb_name if tb_name else run_dir / "tb")
     observers = run_observers(cfg, model, run_dir, tb, len(data.train), wrap_observer)
-    loop = Loop(cfg, model, data, optimizer, scheduler, regularizers,
+    loop = loop_class(cfg, model, data, optimizer, scheduler, regularizers,
                 [*observers, *extra_observers], device, checkpointer, StopRequest().install())
     if resume is not None:
         loop.restore(resume)

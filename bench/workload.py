@@ -13,18 +13,6 @@ from typing import List
 import numpy as np
 
 
-def compose_config(overrides: List[str]):
-    """The config `regstudy train OVERRIDES` runs with (Hydra's compose API, same schema)."""
-    from hydra import compose, initialize_config_dir
-
-    from regstudy.config.schema import register_configs
-    from regstudy.paths import config_dir
-
-    register_configs()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
-
-
 def write_synthetic_cifar10(root: Path, n_train: int, n_test: int, seed: int = 0) -> None:
     """Random CIFAR-shaped images in CIFAR-10's on-disk format (the real files are not here),
     so regstudy, the minimal loop and torchvision's CIFAR10 class all read the same data."""
@@ -57,12 +45,13 @@ def build_workload(overrides: List[str], workdir: Path):
     """Decode the data once, exactly as a regstudy run does, and keep it for every variant."""
     import torch
 
-    from bench_loops import Workload
+    from bench.loops import Workload
+    from regstudy.config.compose import compose
     from regstudy.data.datamodule import load_data, split_train_val
     from regstudy.data.decode import Split, open_torchvision
     from regstudy.train.runtime import pick_device
 
-    cfg = compose_config(overrides)
+    cfg = compose(overrides)
     device = pick_device(cfg.trainer.device)
     data = load_data(cfg.dataset, device)
     dcfg = cfg.dataset

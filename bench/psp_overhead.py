@@ -1,8 +1,8 @@
 """What PSP costs per training step: the step without it and with it, timed interleaved.
 
-The step is the training loop's own (train/loop.py `fit`): record the activation sites when
-someone needs them, forward, cross-entropy, regularizer penalties, backward, observers, SGD
-update. Four settings per model:
+The step is the training loop's own (`Loop.step` in train/loop.py): record the activation
+sites when someone needs them, forward, cross-entropy, regularizer penalties, backward,
+observers, SGD update. Four settings per model:
   plain     no sites recorded, no observer (the cheapest possible step);
   zsq       the <z^2> statistics every run has by default (trainer.zsq_every_n_steps=1);
   psp       PSP (strength 1e-3, layer_mean, logits included) without the statistics;
@@ -14,7 +14,7 @@ every setting alike; the report gives medians over repetitions and the median of
 per-repetition ratios, in CPU time and on the wall clock. Inputs are random tensors of the
 dataset's shape (the cost of a step does not depend on the pixel values).
 
-    python scripts/psp_overhead.py --threads 1 --reps 12 --out results/psp_overhead.md
+    python -m bench.psp_overhead --threads 1 --reps 12 --out results/psp_overhead.md
 """
 
 from __future__ import annotations
@@ -24,20 +24,20 @@ import math
 import os
 import platform
 import time
+from types import SimpleNamespace
 from typing import Callable, Dict, Tuple
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from regstudy.config.validate import check
 from regstudy.data.specs import get_spec
-from regstudy.diagnostics.probe_command import compose_train_config
+from regstudy.config.compose import compose
 from regstudy.diagnostics.zsq import ZSquared
 from regstudy.models import build_model
-from regstudy.models.sites import record_sites
 from regstudy.regularizers import build_regularizers
+from regstudy.train.loop import Loop
 from regstudy.train.run import arch_options
 from regstudy.train.runtime import tune_malloc
 
@@ -46,9 +46,11 @@ SETTINGS = ("plain", "zsq", "psp", "psp+zsq")
 
 def make_step(model_name: str, dataset: str, setting: str, batch: int,
               seed: int) -> Callable[[], None]:
-    """One training step of `setting`, on a model built as `regstudy train` builds it."""
+    """The training loop's own step (`Loop.step`) for `setting`, on a model built as
+    `regstudy train` builds it."""
     reg = "psp" if setting.startswith("psp") else "none"
-    cfg = compose_train_config([f"model={model_name}", f"dataset={dataset}", f"reg={reg}"])
+    cfg = compose([f"model={model_name}", f"dataset={dataset}", f"reg={reg}",
+                   "trainer.device=cpu"])
     check(cfg)
     spec = get_spec(cfg.dataset.name)
     regularizers = build_regularizers(cfg.reg)
@@ -58,27 +60,14 @@ def make_step(model_name: str, dataset: str, setting: str, batch: int,
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
     observers = [ZSquared(model, 1)] if setting.endswith("zsq") else []
-    reg_sites = any(r.needs_sites for r in regularizers)
+    # Loop.step reads no data bundle; the loop only needs the epoch length for its progress bar
+    loop = Loop(cfg, model, SimpleNamespace(train=range(batch)), optimizer, None, regularizers,
+                observers, torch.device("cpu"))
     x = torch.randn(batch, spec.channels, spec.image_size, spec.image_size)
     y = torch.randint(0, spec.num_classes, (batch,))
-    counter = [0]
 
     def step() -> None:
-        counter[0] += 1
-        want = reg_sites or any(o.wants_sites(counter[0]) for o in observers)
-        with record_sites(model, want) as rec:
-            out = model(x)
-            loss = F.cross_entropy(out, y)
-        total = loss
-        for r in regularizers:
-            term = r.penalty(model, rec)
-            if term is not None:
-                total = total + term
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        for o in observers:
-            o.after_backward(counter[0], model, rec)
-        optimizer.step()
+        loop.step(x, y)
 
     return step
 

@@ -1,4 +1,4 @@
-"""What `scripts/bench.py` times: regstudy's own run, a minimal hand-written loop, and the
+"""What `python -m bench.speed` times: regstudy's own run, a minimal hand-written loop, and the
 textbook torchvision + DataLoader pipeline.
 
 Every runner trains a fresh model from the same seed, on the same training images, for a
@@ -17,20 +17,18 @@ import resource
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any, List, Optional
 
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from regstudy.data.batches import DeviceSplit
 from regstudy.data.datamodule import DataBundle
 from regstudy.models import build_model
-from regstudy.train import run as run_module
+from regstudy.train.run import train_run
 
 
 @dataclass
@@ -203,64 +201,32 @@ class TextbookPipeline:
 
 @dataclass
 class FitMeasure:
-    fit: Span = field(default_factory=Span)        # the whole of `fit`
-    training: Span = field(default_factory=Span)   # its training batches: the loop's own clock
+    fit: Span = field(default_factory=Span)        # the whole loop (`Loop.run`)
+    training: Span = field(default_factory=Span)   # its training epochs: the loop's own clock
 
 
-@contextmanager
-def measured_fit() -> Iterator[FitMeasure]:
-    """Clock the `fit` that `train_run` calls, and within it the iteration over shuffled
-    training batches: from the first batch requested to the loop leaving it, the span the
-    loop's own `train_seconds` covers (evaluation iterates unshuffled and is left out).
+def clocked_loop(out: FitMeasure) -> type:
+    """A `Loop` that reads clocks around the real `run` and `train_epoch` (the span the loop's
+    own `train_seconds` covers; validation and epoch bookkeeping are left out), passed to
+    `train_run(loop_class=...)`. Nothing in regstudy changes."""
+    from regstudy.train.loop import Loop
 
-    Nothing in regstudy changes: the wrappers only read clocks around the real functions.
-    """
-    real_fit, real_batches, out = run_module.fit, DeviceSplit.batches, FitMeasure()
+    class ClockedLoop(Loop):
+        def run(self, on_epoch):
+            out.fit.start()
+            try:
+                return super().run(on_epoch)
+            finally:
+                out.fit.stop()
 
-    def fit(*args, **kwargs):
-        out.fit.start()
-        try:
-            return real_fit(*args, **kwargs)
-        finally:
-            out.fit.stop()
+        def train_epoch(self, epoch: int):
+            out.training.start()
+            try:
+                return super().train_epoch(epoch)
+            finally:
+                out.training.stop()
 
-    def clocked(inner):
-        out.training.start()
-        try:
-            yield from inner
-        finally:  # runs when the loop exhausts the batches or breaks out (max_steps)
-            out.training.stop()
-
-    def batches(self, batch_size, gen=None, *args, **kwargs):
-        inner = real_batches(self, batch_size, gen, *args, **kwargs)
-        return inner if gen is None else clocked(inner)
-
-    run_module.fit, DeviceSplit.batches = fit, batches
-    try:
-        yield out
-    finally:
-        run_module.fit, DeviceSplit.batches = real_fit, real_batches
-
-
-@contextmanager
-def decoded_once(w: Workload) -> Iterator[None]:
-    """Let `train_run` reuse the workload's decoded data when its dataset config is the same
-    (decoding is never timed; repeating it only makes the benchmark longer)."""
-    from omegaconf import OmegaConf
-
-    real = run_module.load_data
-    same = OmegaConf.to_container(w.cfg.dataset, resolve=True)
-
-    def load_data(cfg, device):
-        if OmegaConf.to_container(cfg, resolve=True) == same and device == w.device:
-            return w.data
-        return real(cfg, device)
-
-    run_module.load_data = load_data
-    try:
-        yield
-    finally:
-        run_module.load_data = real
+    return ClockedLoop
 
 
 class RegstudyRun:
@@ -272,8 +238,8 @@ class RegstudyRun:
     records.
     """
 
-    def __init__(self, w: Workload, overrides: List[str]) -> None:
-        self.w, self.overrides = w, list(overrides)
+    def __init__(self, w: Workload, overrides: List[str], tune_allocator: bool = True) -> None:
+        self.w, self.overrides, self.tune_allocator = w, list(overrides), tune_allocator
 
     def config_overrides(self, steps: int) -> List[str]:
         epochs = math.ceil(steps / self.w.steps_per_epoch)
@@ -281,14 +247,21 @@ class RegstudyRun:
                 f"trainer.max_steps={steps}", f"trainer.epochs={epochs}"]
 
     def __call__(self, steps: int) -> Rep:
-        from bench_config import compose_config
+        from omegaconf import OmegaConf
+
+        from regstudy.config.compose import compose
 
         overrides = self.config_overrides(steps)
-        cfg = compose_config(overrides)
+        cfg = compose(overrides)
+        # decoding is never timed: reuse the workload's data when the dataset config is the same
+        same = (OmegaConf.to_container(cfg.dataset, resolve=True)
+                == OmegaConf.to_container(self.w.cfg.dataset, resolve=True))
         run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=self.w.workdir))
+        fit_measure = FitMeasure()
         try:
-            with measured_fit() as fit_measure, decoded_once(self.w):
-                record = run_module.train_run(cfg, run_dir, overrides)
+            record = train_run(cfg, run_dir, overrides, data=self.w.data if same else None,
+                               tune_allocator=self.tune_allocator,
+                               loop_class=clocked_loop(fit_measure))
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
         if record.get("status") != "completed":
@@ -305,10 +278,10 @@ def skip_reason(overrides: List[str]) -> Optional[str]:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from bench_config import compose_config
+    from regstudy.config.compose import compose
 
     try:
-        compose_config(overrides)
+        compose(overrides)
     except (HydraException, OmegaConfBaseException) as err:
         return str(err).splitlines()[0]
     return None

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Training speed of regstudy beside a minimal hand-written loop and the textbook pipeline.
 
 In one process, on the same model, data and seed, with repetitions interleaved so that
@@ -11,10 +10,10 @@ machine drift hits every variant alike, it times training steps of:
 Then the allocator comparison (separate processes: glibc defaults vs regstudy's tuned
 thresholds) and the start-up time of the torch-free commands. Writes bench.md and bench.json.
 
-    python scripts/bench.py                      # LeNet5 / MNIST, 5 x 1 epoch
-    python scripts/bench.py --epochs-fraction 0.2 --reps 3
-    python scripts/bench.py --model vgg38 --synthetic --steps 20
-    python scripts/bench.py --quick --out /tmp/bench   # smoke test: every variant, a few steps
+    python -m bench.speed                      # LeNet5 / MNIST, 5 x 1 epoch
+    python -m bench.speed --epochs-fraction 0.2 --reps 3
+    python -m bench.speed --model vgg38 --synthetic --steps 20
+    python -m bench.speed --quick --out /tmp/bench   # smoke test: every variant, a few steps
 
 Variants whose config does not exist in this checkout are skipped with the reason.
 """
@@ -60,7 +59,7 @@ QUICK = {"steps": 3, "reps": 1, "warmup_steps": 0, "allocator_rounds": 1,
 class Variant:
     label: str
     kind: str                                   # regstudy | minimal | textbook
-    run: Optional[Callable[[int], Any]]         # steps -> bench_loops.Rep
+    run: Optional[Callable[[int], Any]]         # steps -> bench.loops.Rep
     overrides: List[str] = dataclasses.field(default_factory=list)
     skipped: Optional[str] = None
 
@@ -107,17 +106,16 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 
 def apply_allocator(mode: str) -> Dict[str, Any]:
-    """Give this process regstudy's allocator setting ("tuned"), or glibc's defaults with
-    regstudy's own call disabled ("default"): the setting is process-wide and one-way."""
-    from regstudy.train import run as run_module
+    """Give this process regstudy's allocator setting ("tuned"), or glibc's defaults
+    ("default": its runs are made with train_run(tune_allocator=False)); the setting is
+    process-wide and one-way."""
     from regstudy.train.runtime import tune_malloc
 
     env = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     if mode == "default":
-        run_module.tune_malloc = lambda *a, **k: False
         return {"mode": mode, "applied": False, "env": env,
-                "description": "glibc's default malloc thresholds (regstudy's tune_malloc "
-                               "disabled in this process)" + (f"; environment {env}" if env else "")}
+                "description": "glibc's default malloc thresholds (regstudy's runs made with "
+                               "tune_allocator=False)" + (f"; environment {env}" if env else "")}
     applied = tune_malloc()
     mib = inspect.signature(tune_malloc).parameters["threshold_bytes"].default / 2**20
     desc = (f"regstudy's tune_malloc(): mallopt M_MMAP_THRESHOLD={mib:g} MiB, "
@@ -127,7 +125,7 @@ def apply_allocator(mode: str) -> Dict[str, Any]:
 
 
 def workload_overrides(args: argparse.Namespace, tmp: Path) -> List[str]:
-    from bench_config import data_overrides, write_synthetic_cifar10
+    from bench.workload import data_overrides, write_synthetic_cifar10
 
     root = None
     if args.synthetic:
@@ -144,10 +142,11 @@ def workload_overrides(args: argparse.Namespace, tmp: Path) -> List[str]:
     return out + list(args.overrides)
 
 
-def define_variants(w, keys: Optional[set] = None) -> Dict[str, Variant]:
+def define_variants(w, keys: Optional[set] = None, tune_allocator: bool = True
+                    ) -> Dict[str, Variant]:
     """The variants (all, or those in `keys`); a regstudy variant whose config does not
     compose on this checkout is kept with the reason it is skipped."""
-    from bench_loops import MinimalLoop, RegstudyRun, TextbookPipeline, skip_reason
+    from bench.loops import MinimalLoop, RegstudyRun, TextbookPipeline, skip_reason
 
     makers: Dict[str, Callable[[], Variant]] = {
         "minimal": lambda: Variant("minimal loop", "minimal", MinimalLoop(w)),
@@ -162,8 +161,8 @@ def define_variants(w, keys: Optional[set] = None) -> Dict[str, Variant]:
     def regstudy(label: str, overrides: List[str]) -> Callable[[], Variant]:
         def make() -> Variant:
             why = skip_reason([*w.overrides, *overrides])
-            return Variant(label, "regstudy", None if why else RegstudyRun(w, overrides),
-                           overrides, why)
+            run = None if why else RegstudyRun(w, overrides, tune_allocator)
+            return Variant(label, "regstudy", run, overrides, why)
         return make
 
     for key, label, overrides in REGSTUDY_VARIANTS:
@@ -218,7 +217,7 @@ def measure(variants: Dict[str, Variant], steps: int, reps: int, warmup_steps: i
 
 def probe_command(args: argparse.Namespace, mode: str) -> List[str]:
     """This script as an allocator probe: same workload, only the PROBED loops."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--allocator-probe", mode,
+    cmd = [sys.executable, "-m", "bench.speed", "--allocator-probe", mode,
            "--steps", str(args.allocator_steps), "--reps", "1" if args.quick else "2",
            "--warmup-steps", str(min(args.warmup_steps, args.allocator_steps))]
     if args.model:
@@ -238,7 +237,7 @@ def allocator_section(args: argparse.Namespace, main_results: Dict[str, Dict[str
                       say: Callable[[str], None]) -> Dict[str, Any]:
     """Probe processes alternate between glibc's defaults and regstudy's tuned thresholds.
     --quick spawns only the default one and takes the tuned figures from this process."""
-    from bench_report import summarize
+    from bench.report import summarize
 
     pooled: Dict[str, Dict[str, List[dict]]] = {"default": {}, "tuned": {}}
     modes = ("default",) if args.quick else ("default", "tuned")
@@ -292,7 +291,7 @@ def quiet_regstudy_logging(path: Path) -> logging.Handler:
 
 
 def run_probe(args: argparse.Namespace, w, alloc: Dict[str, Any]) -> None:
-    variants = define_variants(w, set(PROBED))
+    variants = define_variants(w, set(PROBED), tune_allocator=alloc["mode"] == "tuned")
     res = measure(variants, args.steps, args.reps, args.warmup_steps, lambda s: None)
     print(json.dumps({"allocator": alloc, "variants": res}))
 
@@ -305,10 +304,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_config import build_workload
-    from bench_report import check_targets, compile_cost, markdown, ratios, summarize
-    from bench_startup import startup_section
+    from bench.workload import build_workload
+    from bench.report import check_targets, compile_cost, markdown, ratios, summarize
+    from bench.startup import startup_section
 
     def say(msg: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -345,7 +343,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     machine.update(loadavg_before=loadavg_before, loadavg_after=os.getloadavg()[0])
     machine["loaded"] = loadavg_before > 0.5
     res = {
-        "command": shlex.join(["python", "scripts/bench.py", *(argv if argv is not None
+        "command": shlex.join(["python", "-m", "bench.speed", *(argv if argv is not None
                                                                  else sys.argv[1:])]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "machine": machine,

@@ -12,7 +12,7 @@ gives medians of:
   * the run's own wall clock (`wall_time_s`: model built to record finished) and the
     training loop's wall clock (`train_seconds`).
 
-    REGSTUDY_DATA=../shared/datasets python scripts/diag_overhead.py --reps 5
+    REGSTUDY_DATA=../shared/datasets python -m bench.diag_overhead --reps 5
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Dict, List
 import pandas as pd
 import torch
 
-from regstudy.diagnostics import observers as diag_module
-from regstudy.diagnostics.probe_command import compose_train_config
-from regstudy.train.loop import Observer
+from regstudy.config.compose import compose
+from regstudy.diagnostics.zsq import ZSquared
+from regstudy.observer import Observer
 from regstudy.train.run import train_run
 
 SETTINGS: Dict[str, List[str]] = {
@@ -62,11 +62,17 @@ class TimedObserver(Observer):
     def after_backward(self, step, model, rec):
         return self._timed("after_backward", step, model, rec)
 
+    def wants_eval_sites(self, split):
+        return self._timed("wants_eval_sites", split)
+
     def on_eval(self, split, model, rec):
         return self._timed("on_eval", split, model, rec)
 
     def epoch_summary(self, epoch, step):
         return self._timed("epoch_summary", epoch, step)
+
+    def on_epoch_end(self, row):
+        return self._timed("on_epoch_end", row)
 
     def on_train_end(self, result):
         return self._timed("on_train_end", result)
@@ -78,18 +84,18 @@ class TimedObserver(Observer):
         return self._timed("load_state_dict", state)
 
 
-# Wrap only the observers `diag.*` builds (build_observers imports this name at each call).
-_diagnostic_observers = diag_module.diagnostic_observers
-diag_module.diagnostic_observers = lambda *a, **k: [TimedObserver(o)
-                                                    for o in _diagnostic_observers(*a, **k)]
+def time_diagnostics(obs: Observer) -> Observer:
+    """train_run's `wrap_observer`: time the observers `diag.*` builds, not the <z^2> statistics
+    every run has."""
+    return obs if isinstance(obs, ZSquared) else TimedObserver(obs)
 
 
 def one_run(overrides: List[str], workdir: Path) -> Dict[str, float]:
-    cfg = compose_train_config(overrides)
+    cfg = compose(overrides)
     run_dir = Path(tempfile.mkdtemp(dir=workdir))
     TimedObserver.clock = 0.0
     cpu0 = time.process_time()
-    record = train_run(cfg, run_dir, overrides)
+    record = train_run(cfg, run_dir, overrides, wrap_observer=time_diagnostics)
     cpu = time.process_time() - cpu0
     assert record["status"] == "completed", record.get("error")
     return {"cpu_s": cpu, "hooks_s": TimedObserver.clock, "wall_s": record["wall_time_s"],
