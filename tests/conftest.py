@@ -50,6 +50,40 @@ def run_cli(args: List[str], cwd: Optional[Path] = None, env: Optional[Dict[str,
                           stdin=subprocess.DEVNULL)
 
 
+def cli_in_process(args: List[str], env: Optional[Dict[str, str]] = None
+                   ) -> subprocess.CompletedProcess:
+    """`regstudy ARGS` through `regstudy.cli.main` in this process: what `run_cli` checks, without
+    paying for a new interpreter and the torch import. For runs whose behaviour does not depend
+    on being a process of their own (no kills, signals, exit codes of a crash, import costs)."""
+    import contextlib
+    import io
+    import traceback
+
+    from regstudy import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = {k: os.environ.get(k) for k in ("HYDRA_FULL_ERROR", *(env or {}))}
+    os.environ.update({"HYDRA_FULL_ERROR": "0", **(env or {})})
+    argv = sys.argv
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+            except Exception:  # what the interpreter would print before exiting with 1
+                traceback.print_exc()
+                code = 1
+    finally:
+        sys.argv = argv
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(["regstudy", *args], code, out.getvalue(), err.getvalue())
+
+
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "metrics.json").read_text())
 

@@ -11,7 +11,7 @@ from regstudy.config.compose import compose
 from regstudy.config.validate import ConfigError, check, validate
 from regstudy.paths import config_dir
 
-from .conftest import run_cli
+from .conftest import cli_in_process, run_cli
 
 GROUPS = ["model", "dataset", "reg", "optim", "sched", "trainer"]
 
@@ -78,7 +78,7 @@ def test_wrong_type_fails_at_composition():
 
 def test_cli_unknown_model_lists_options(tmp_path):
     run_dir = tmp_path / "run"
-    res = run_cli(["train", "model=unknown", f"hydra.run.dir={run_dir}"])
+    res = cli_in_process(["train", "model=unknown", f"hydra.run.dir={run_dir}"])
     assert res.returncode != 0
     assert "Could not find 'model/unknown'" in res.stderr and "lenet5" in res.stderr
     assert not run_dir.exists()
@@ -86,6 +86,7 @@ def test_cli_unknown_model_lists_options(tmp_path):
 
 def test_cli_negative_strength_exits_nonzero_and_leaves_no_run(tmp_path):
     run_dir = tmp_path / "run"
+    # a real process, as a user runs it: exit status 2, one line, no traceback
     res = run_cli(["train", "reg=l2", "reg.strength=-1", f"hydra.run.dir={run_dir}"])
     assert res.returncode == 2
     assert "reg.l2.strength=-1.0 must be >= 0" in res.stderr
@@ -102,7 +103,7 @@ def test_cli_settings_the_built_model_rejects_fail_before_training(tmp_path, mni
                                                                     overrides, message):
     """Errors only the built model can find are one clear line too, and leave no run behind."""
     run_dir = tmp_path / "run"
-    res = run_cli(["train", *overrides, "dataset.subset=50", "dataset.test_subset=50",
+    res = cli_in_process(["train", *overrides, "dataset.subset=50", "dataset.test_subset=50",
                    f"hydra.run.dir={run_dir}"], env={"REGSTUDY_DATA": str(mnist_root)})
     assert res.returncode == 2, res.stderr[-2000:]
     assert message in res.stderr and "Traceback" not in res.stderr
@@ -114,19 +115,19 @@ def test_cli_cuda_without_cuda_is_an_error(tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    res = run_cli(["train", "trainer.device=cuda", f"hydra.run.dir={tmp_path / 'run'}"])
+    res = cli_in_process(["train", "trainer.device=cuda", f"hydra.run.dir={tmp_path / 'run'}"])
     assert res.returncode == 2 and "CUDA is not available" in res.stderr
 
 
 def test_cfg_job_and_new_keys(tmp_path):
-    res = run_cli(["train", "--cfg", "job", "+extra.note=hello", "model=lenet5_caffe"])
+    res = cli_in_process(["train", "--cfg", "job", "+extra.note=hello", "model=lenet5_caffe"])
     assert res.returncode == 0, res.stderr
     cfg = OmegaConf.create(res.stdout)
     assert cfg.extra.note == "hello" and cfg.model.variant == "caffe"
 
 
 def test_help_lists_groups():
-    res = run_cli(["train", "--help"])
+    res = cli_in_process(["train", "--help"])
     assert res.returncode == 0
     groups = dict(line.split(": ", 1) for line in res.stdout.splitlines()
                   if line.split(":")[0] in GROUPS and ": " in line)
@@ -135,8 +136,8 @@ def test_help_lists_groups():
 
 
 def test_top_level_help_and_unknown_command():
-    assert run_cli(["--help"]).returncode == 0
-    res = run_cli(["frobnicate"])
+    assert cli_in_process(["--help"]).returncode == 0
+    res = cli_in_process(["frobnicate"])
     assert res.returncode == 2 and "unknown command" in res.stderr
 
 

@@ -25,7 +25,7 @@ from regstudy.models.sites import LogitSite, record_sites
 from regstudy.record.tensorboard import TBLogger
 from regstudy.report.plot_command import run_labels
 
-from .conftest import TINY, read_metrics, real_data_root, run_cli
+from .conftest import TINY, cli_in_process, read_metrics, real_data_root
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -226,7 +226,7 @@ def diag_run(tmp_path_factory):
         pytest.skip("real MNIST not found: set REGSTUDY_DATA (CI exports ../shared/datasets)")
     run_dir = tmp_path_factory.mktemp("diag") / "run"
     args = [a for a in TINY if not a.startswith("trainer.epochs=")]
-    res = run_cli(["train", *args, "trainer.epochs=2", "diag.hist_every_n_epochs=1",
+    res = cli_in_process(["train", *args, "trainer.epochs=2", "diag.hist_every_n_epochs=1",
                    f"hydra.run.dir={run_dir}"])
     assert res.returncode == 0, res.stderr[-3000:]
     return run_dir
@@ -323,6 +323,6 @@ def test_plot_commands_overlay_runs_without_torch(diag_run, tmp_path):
 
 def test_plot_reports_a_run_without_gradient_flow(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"history": [{"epoch": 1}], "overrides": []}))
-    res = run_cli(["plot", "gradflow", str(tmp_path), "-o", str(tmp_path / "x.png")])
+    res = cli_in_process(["plot", "gradflow", str(tmp_path), "-o", str(tmp_path / "x.png")])
     assert res.returncode == 2
     assert "no gradient flow recorded" in res.stderr and "Traceback" not in res.stderr

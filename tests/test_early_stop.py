@@ -8,7 +8,7 @@ import pytest
 
 from regstudy.train.early_stop import EarlyStopping
 
-from .conftest import read_metrics, run_cli
+from .conftest import cli_in_process, read_metrics
 
 
 def epochs_until_stop(patience: int, losses) -> int | None:
@@ -29,7 +29,7 @@ def test_patience_counts_epochs_without_a_lower_loss(patience, losses, stop_at):
 
 def test_run_stops_early_and_records_it(tmp_path, mnist_root):
     # lr 0.5 on 200 images overshoots: the validation loss stops improving within a few epochs.
-    out = run_cli(["train", "dataset.subset=200", "dataset.test_subset=200", "dataset.val_size=100",
+    out = cli_in_process(["train", "dataset.subset=200", "dataset.test_subset=200", "dataset.val_size=100",
                    "trainer.epochs=30", "trainer.early_stop_patience=2", "optim.lr=0.5",
                    "trainer.progress=lines", f"hydra.run.dir={tmp_path}"],
                   env={"REGSTUDY_DATA": str(mnist_root)})
@@ -41,7 +41,7 @@ def test_run_stops_early_and_records_it(tmp_path, mnist_root):
 
 
 def test_patience_without_a_validation_set_is_rejected(tmp_path):
-    out = run_cli(["train", "dataset.val_size=0", "trainer.early_stop_patience=3",
+    out = cli_in_process(["train", "dataset.val_size=0", "trainer.early_stop_patience=3",
                    f"hydra.run.dir={tmp_path}"])
     assert out.returncode != 0
     assert "trainer.early_stop_patience needs a validation set" in out.stderr

@@ -26,7 +26,7 @@ from regstudy.regularizers import build_regularizers
 from regstudy.train.run import arch_options
 
 from .cifar_files import write_cifar100
-from .conftest import read_metrics, run_cli
+from .conftest import cli_in_process, read_metrics
 
 torch.set_num_threads(1)
 
@@ -264,7 +264,7 @@ def test_dropout_placements(name):
 def test_vgg38_trains_on_cifar100_files_from_the_cli(reg, tmp_path):
     write_cifar100(tmp_path, n_train=36, n_test=16, seed=0)   # 16 train + 20 val
     run_dir = tmp_path / "run"
-    res = run_cli(["train", "model=vgg38", "dataset=cifar100", f"reg={reg}",
+    res = cli_in_process(["train", "model=vgg38", "dataset=cifar100", f"reg={reg}",
                    f"dataset.root={tmp_path}", "dataset.verify_checksums=false",
                    "dataset.val_size=20", "trainer.epochs=1", "trainer.batch_size=16",
                    "trainer.device=cpu", f"hydra.run.dir={run_dir}"],

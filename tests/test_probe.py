@@ -21,7 +21,7 @@ from regstudy.diagnostics.probe import (dropout_check, init_check, layer_table, 
                                         variance_shift_check)
 from regstudy.probe_app import main as probe_main
 
-from .conftest import run_cli
+from .conftest import cli_in_process
 
 Z_TOL = 4.0
 
@@ -119,7 +119,7 @@ def test_layer_table_of_plain_kaiming_net():
 
 def test_probe_command_prints_tables_and_saves_figure(tmp_path):
     fig = tmp_path / "probe.png"
-    res = run_cli(["probe", "model=lenet5", "model.init=kaiming_normal", "probe.input=gaussian",
+    res = cli_in_process(["probe", "model=lenet5", "model.init=kaiming_normal", "probe.input=gaussian",
                    "probe.batches=2", "probe.batch_size=32", "probe.checks=[model,dropout]",
                    "probe.in_dim=128", "probe.units=64", "probe.dropout_samples=500",
                    f"probe.figure={fig}"])

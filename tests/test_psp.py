@@ -23,7 +23,7 @@ from regstudy.regularizers import build_regularizers
 from regstudy.regularizers.psp import PSP
 from regstudy.train.evaluate import evaluate
 
-from .conftest import TINY, read_metrics, real_data_root, run_cli
+from .conftest import TINY, cli_in_process, read_metrics, real_data_root
 
 LAMBDA = 0.3
 
@@ -225,7 +225,7 @@ def none_and_psp0_runs(tmp_path_factory):
     dirs = {}
     for label, reg in (("none", ["reg=none"]), ("psp0", ["reg=psp", "reg.strength=0"])):
         dirs[label] = base / label
-        res = run_cli(["train", *TINY, "trainer.epochs=2", "diag.enabled=false", *reg,
+        res = cli_in_process(["train", *TINY, "trainer.epochs=2", "diag.enabled=false", *reg,
                        f"hydra.run.dir={dirs[label]}"])
         assert res.returncode == 0, res.stderr[-3000:]
     return dirs

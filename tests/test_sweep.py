@@ -22,7 +22,7 @@ from regstudy.paths import config_dir
 from regstudy.record.plan import PLAN_FILE
 from regstudy.sweep.threads import available_cpus
 
-from .conftest import read_metrics, run_cli
+from .conftest import cli_in_process, read_metrics, run_cli
 
 TINY = ["dataset.subset=200", "dataset.test_subset=200", "dataset.val_size=100",
         "trainer.batch_size=50", "trainer.max_steps=4", "trainer.progress=lines"]
@@ -50,7 +50,7 @@ def hand_table(sweep_dir: Path) -> Dict[str, List[float]]:
 
 def table_csv(*args: str, key: str = "reg") -> pd.DataFrame:
     """`regstudy table --csv`, indexed by the group key (read as text: '1e6' stays '1e6')."""
-    out = run_cli(["table", *args, "--csv"])
+    out = cli_in_process(["table", *args, "--csv"])
     assert out.returncode == 0, out.stderr
     return pd.read_csv(pd.io.common.StringIO(out.stdout), dtype={key: str}).set_index(key)
 
@@ -67,7 +67,7 @@ def check_2x2(sweep_dir: Path) -> None:
         assert frame.loc[reg, "mean"] == pytest.approx(np.mean(errors))
         assert frame.loc[reg, "std"] == pytest.approx(np.std(errors, ddof=1))
     assert frame.loc["l2", "diff"] == pytest.approx(np.mean(by_reg["l2"]) - np.mean(by_reg["none"]))
-    printed = run_cli(["table", str(sweep_dir), "--baseline", "reg=none"])
+    printed = cli_in_process(["table", str(sweep_dir), "--baseline", "reg=none"])
     assert printed.stdout == (sweep_dir / "table.md").read_text()
 
 
@@ -145,7 +145,7 @@ def test_diverged_and_aborted_jobs_are_in_the_table(tmp_path, mnist_root):
     assert frame.loc["1000000.0", ["n", "diverged", "missing"]].tolist() == [0, 2, 2]
     errors = [read_metrics(tmp_path / j)["test_error"] for j in "01"]
     assert frame.loc["0.05", "mean"] == pytest.approx(np.mean(errors))
-    text = run_cli(["table", str(tmp_path)]).stdout
+    text = cli_in_process(["table", str(tmp_path)]).stdout
     assert "8 runs (2 completed, 2 diverged, 4 missing)" in text
     assert text.count("- diverged: ") == 2 and text.count("- missing: ") == 4
 
@@ -153,12 +153,12 @@ def test_diverged_and_aborted_jobs_are_in_the_table(tmp_path, mnist_root):
 def test_every_preset_composes():
     assert {"vgg_cifar100", "kung_regularization"} <= set(PRESETS)
     for name in PRESETS:
-        out = run_cli(["train", f"experiment={name}", "--cfg", "job"])
+        out = cli_in_process(["train", f"experiment={name}", "--cfg", "job"])
         assert out.returncode == 0, f"{name}: {out.stderr[-2000:]}"
 
 
 def composed(*overrides: str) -> dict:
-    out = run_cli(["train", *overrides, "--cfg", "job"])
+    out = cli_in_process(["train", *overrides, "--cfg", "job"])
     assert out.returncode == 0, out.stderr
     return yaml.safe_load(out.stdout)
 

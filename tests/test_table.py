@@ -24,7 +24,7 @@ from regstudy.report.runs import load_runs, parse_overrides
 from regstudy.report.table import BaselineError, parse_baseline, summarize
 from regstudy.sweep.threads import threads_per_job
 
-from .conftest import run_cli
+from .conftest import cli_in_process
 
 ERRORS = {"none": [0.10, 0.12, 0.11], "l2": [0.08, 0.09, 0.07, 0.085]}
 
@@ -184,18 +184,18 @@ def test_bad_baselines_are_explained(sweep):
 
 
 def test_cli_formats_and_errors(sweep, tmp_path):
-    csv = run_cli(["table", str(sweep), "--csv", "--baseline", "reg=none"])
+    csv = cli_in_process(["table", str(sweep), "--csv", "--baseline", "reg=none"])
     assert csv.returncode == 0, csv.stderr
     frame = pd.read_csv(pd.io.common.StringIO(csv.stdout)).set_index("reg")
     assert frame.loc["none", "mean"] == pytest.approx(np.mean(ERRORS["none"]))  # raw, not percent
-    latex = run_cli(["table", str(sweep), "--latex"])
+    latex = cli_in_process(["table", str(sweep), "--latex"])
     assert latex.returncode == 0
     assert "\\toprule" in latex.stdout and "test error (\\%)" in latex.stdout
-    md = run_cli(["table", str(sweep), "--metric", "test_acc"])
+    md = cli_in_process(["table", str(sweep), "--metric", "test_acc"])
     assert md.returncode == 0 and "test acc (%)" in md.stdout.splitlines()[0]
     for args, message in (([str(tmp_path / "nope")], "no such directory"),
                           ([str(sweep), "--baseline", "reg=psp"], "no run has it")):
-        bad = run_cli(["table", *args])
+        bad = cli_in_process(["table", *args])
         assert bad.returncode == 2 and message in bad.stderr
 
 

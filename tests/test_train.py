@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TINY, read_metrics, run_cli
+from .conftest import TINY, cli_in_process, read_metrics
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def learned_run(tmp_path_factory):
     if real_data_root("MNIST") is None:
         pytest.skip("real MNIST not found: set REGSTUDY_DATA (CI exports ../shared/datasets)")
     run_dir = tmp_path_factory.mktemp("learn") / "run"
-    res = run_cli(["train", "dataset.subset=10000", "dataset.test_subset=2000",
+    res = cli_in_process(["train", "dataset.subset=10000", "dataset.test_subset=2000",
                    "trainer.epochs=2", "trainer.batch_size=50", "trainer.log_every_n_steps=50",
                    f"hydra.run.dir={run_dir}"])
     assert res.returncode == 0, res.stderr[-3000:]
@@ -70,7 +70,7 @@ def test_same_seed_same_numbers(tmp_path):
     records = []
     for name in ("a", "b", "c"):
         seed = "seed=1" if name != "c" else "seed=2"
-        res = run_cli(["train", *TINY, "reg=[l2,dropout]", seed, f"hydra.run.dir={tmp_path / name}"])
+        res = cli_in_process(["train", *TINY, "reg=[l2,dropout]", seed, f"hydra.run.dir={tmp_path / name}"])
         assert res.returncode == 0, res.stderr[-2000:]
         records.append(read_metrics(tmp_path / name))
     strip = lambda m: [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in m["history"]]
@@ -82,7 +82,7 @@ def test_same_seed_same_numbers(tmp_path):
 
 def test_missing_dataset_gives_clear_message(tmp_path):
     run_dir = tmp_path / "run"
-    res = run_cli(["train", f"dataset.root={tmp_path / 'nodata'}", "dataset.download=false",
+    res = cli_in_process(["train", f"dataset.root={tmp_path / 'nodata'}", "dataset.download=false",
                    f"hydra.run.dir={run_dir}"])
     assert res.returncode == 2
     assert "mnist not found" in res.stderr and "train-images-idx3-ubyte" in res.stderr
@@ -92,7 +92,7 @@ def test_missing_dataset_gives_clear_message(tmp_path):
 
 def test_failed_download_gives_clear_message(tmp_path):
     """No network here (and in CI): torchvision's download fails; we say what is missing."""
-    res = run_cli(["train", "dataset=fashion_mnist", f"dataset.root={tmp_path / 'nodata'}",
+    res = cli_in_process(["train", "dataset=fashion_mnist", f"dataset.root={tmp_path / 'nodata'}",
                    f"hydra.run.dir={tmp_path / 'run'}"], env={"no_proxy": "", "http_proxy": "http://127.0.0.1:9",
                                                           "https_proxy": "http://127.0.0.1:9"})
     assert res.returncode == 2
@@ -102,7 +102,7 @@ def test_failed_download_gives_clear_message(tmp_path):
 
 @pytest.mark.usefixtures("mnist_root")
 def test_diverging_run_is_recorded_not_crashed(tmp_path):
-    res = run_cli(["train", *TINY, "optim.lr=1e6", "trainer.log_every_n_steps=1",
+    res = cli_in_process(["train", *TINY, "optim.lr=1e6", "trainer.log_every_n_steps=1",
                    f"hydra.run.dir={tmp_path / 'run'}"])
     assert res.returncode == 0, res.stderr[-2000:]
     m = read_metrics(tmp_path / "run")
