@@ -10,7 +10,7 @@ import torch
 
 from regstudy.train.checkpoint import CHECKPOINT_FILE
 
-from .conftest import read_metrics, run_cli
+from .conftest import cli_in_process, read_metrics, run_cli
 
 pytestmark = pytest.mark.usefixtures("mnist_root")
 
@@ -20,8 +20,11 @@ RUN = ["dataset.subset=600", "dataset.val_size=200", "dataset.test_subset=200",
 
 
 def _train(run_dir: Path, *extra: str, fault: str | None = None):
-    env = {"REGSTUDY_FAULT": fault} if fault else {"REGSTUDY_FAULT": ""}
-    return run_cli(["train", *RUN, *extra, f"hydra.run.dir={run_dir}"], env=env)
+    """A run that dies of an injected fault is a process of its own; the others run in process."""
+    args = ["train", *RUN, *extra, f"hydra.run.dir={run_dir}"]
+    if fault:
+        return run_cli(args, env={"REGSTUDY_FAULT": fault})
+    return cli_in_process(args, env={"REGSTUDY_FAULT": ""})
 
 
 def _same_run(a: Path, b: Path) -> None:
@@ -160,7 +163,7 @@ def test_relaunched_sweep_completes_only_missing_work(tmp_path):
 
 def test_diverged_job_does_not_stop_the_sweep(tmp_path):
     sweep = tmp_path / "sweep"
-    res = run_cli(["train", "-m", *RUN, "trainer.epochs=1", "optim.lr=1e6,0.05",
+    res = cli_in_process(["train", "-m", *RUN, "trainer.epochs=1", "optim.lr=1e6,0.05",
                    "trainer.log_every_n_steps=1", f"hydra.sweep.dir={sweep}"])
     assert res.returncode == 0, res.stderr[-2000:]
     assert read_metrics(sweep / "0")["status"] == "diverged"

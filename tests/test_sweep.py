@@ -200,7 +200,7 @@ def tiny_data_root(tmp_path_factory) -> Path:
 
 def test_every_preset_trains_one_step(tmp_path, tiny_data_root):
     """One multirun over all presets: one optimizer step each, on tiny data of its dataset."""
-    out = run_cli(["train", "-m", f"experiment={','.join(PRESETS)}", "dataset.val_size=20",
+    out = cli_in_process(["train", "-m", f"experiment={','.join(PRESETS)}", "dataset.val_size=20",
                    "dataset.subset=40", "dataset.test_subset=20", "dataset.verify_checksums=false",
                    "dataset.download=false", "trainer.batch_size=20", "trainer.max_steps=1",
                    *NO_DIAG,
