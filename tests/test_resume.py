@@ -145,6 +145,7 @@ def test_corrupt_checkpoint_is_refused(tmp_path):
     assert (run_dir / CHECKPOINT_FILE).read_bytes() == b"not a checkpoint"
 
 
+@pytest.mark.slow
 def test_relaunched_sweep_completes_only_missing_work(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["train", "-m", *[a for a in RUN if not a.startswith("seed")], "seed=1,2",

@@ -107,6 +107,7 @@ def test_welch_p_of_the_sweep_equals_scipy(basic_sweep):
         assert frame.loc["l2", "p_value"] == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_joblib_sweep_limits_threads_per_job(tmp_path, mnist_root):
     out = sweep(tmp_path, mnist_root, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                 *SWEEP_2X2)
@@ -120,6 +121,7 @@ def test_joblib_sweep_limits_threads_per_job(tmp_path, mnist_root):
         assert read_metrics(tmp_path / job)["config"]["trainer"]["threads"] == expected
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep(tmp_path, mnist_root):
     out = sweep(tmp_path, mnist_root, "hydra/launcher=submitit_local", *SWEEP_2X2)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -225,6 +227,7 @@ def _resume_available() -> bool:
 
 @pytest.mark.skipif(not _resume_available(),
                     reason="needs checkpoint/resume (trainer.resume) and REGSTUDY_FAULT injection")
+@pytest.mark.slow
 def test_preempted_submitit_job_is_requeued_into_its_directory_and_resumes(tmp_path, mnist_root):
     """The job sends itself SIGUSR2 (a scheduler's preemption notice) at step 5 of 8: it
     checkpoints, submitit requeues it, and the new process continues in the same directory

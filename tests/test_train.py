@@ -26,6 +26,7 @@ def learned_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_short_real_mnist_run_learns(learned_run):
     m = read_metrics(learned_run)
     assert m["status"] == "completed"
@@ -34,6 +35,7 @@ def test_short_real_mnist_run_learns(learned_run):
     assert m["history"][1]["train_loss"] < m["history"][0]["train_loss"]
 
 
+@pytest.mark.slow
 def test_record_has_what_a_paper_needs(learned_run):
     m = read_metrics(learned_run)
     for key in ("test_acc", "test_error", "last_test_acc", "best_val_acc", "best_epoch",
@@ -50,6 +52,7 @@ def test_record_has_what_a_paper_needs(learned_run):
     assert float(rows[1]["val_acc"]) == pytest.approx(m["history"][1]["val_acc"])
 
 
+@pytest.mark.slow
 def test_tensorboard_has_curves_and_hparams_in_one_file(learned_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
