@@ -243,3 +243,24 @@ def test_preempted_submitit_job_is_requeued_into_its_directory_and_resumes(tmp_p
     logs = "".join(p.read_text() for p in (tmp_path / ".submitit").rglob("*_log.*"))
     assert "Requeued job" in logs
     assert (tmp_path / "table.md").is_file()
+
+
+def test_thread_budget_resolves_only_automatic_threads(tmp_path, monkeypatch):
+    """trainer.threads=0 under joblib: the callback sets CPUs / jobs at once; an explicit
+    number is left to train_run, which applies and records it."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from regstudy.sweep.callbacks import ThreadBudget
+
+    cfg = OmegaConf.create({"trainer": {"threads": 1}, "hydra": {
+        "sweep": {"dir": str(tmp_path)},
+        "launcher": {"_target_": "hydra_plugins.hydra_joblib_launcher.JoblibLauncher",
+                     "n_jobs": 1}}})
+    calls: List[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    ThreadBudget().on_job_start(cfg)
+    assert calls == []
+    cfg.trainer.threads = 0
+    ThreadBudget().on_job_start(cfg)
+    assert calls == [available_cpus()]   # one job at a time: it gets every CPU
