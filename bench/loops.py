@@ -234,7 +234,7 @@ class RegstudyRun:
     the run's default observers, the loop with its default logging, records, evaluation.
 
     Timed: the training batches' span (what `train_seconds` in metrics.json measures).
-    `extra_seconds` is the rest of `fit`: validation, observers' epoch summaries, checkpoint,
+    `extra_seconds` is the rest of `Loop.run`: validation, observers' epoch summaries, checkpoint,
     records.
     """
 

@@ -29,7 +29,6 @@ from typing import Callable, Dict, Tuple
 
 import pandas as pd
 import torch
-from omegaconf import OmegaConf
 
 from regstudy.config.validate import check
 from regstudy.data.specs import get_spec

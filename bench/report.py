@@ -248,7 +248,7 @@ def markdown(res: Dict[str, Any]) -> str:
         "- timed: training only (first batch to last optimizer step). regstudy: the loop's own "
         "clock (`train_seconds`); its per-epoch work (validation, diagnostics summaries and "
         "figures, checkpoint, records) is outside it and shown as `fit − steps, s` (the rest "
-        "of `fit`, median per repetition)",
+        "of the loop, `Loop.run`; median per repetition)",
         "- ratios are medians of per-round pairs; `× … time` is time per image relative to the "
         "reference (lower is faster), `speed-up` is throughput relative to it; `CPU` columns "
         "use the CPU time (user + system, DataLoader workers included) of the same spans, "

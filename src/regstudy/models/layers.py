@@ -8,7 +8,7 @@ are decided in one place, not re-implemented per model.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, List
 
 import torch

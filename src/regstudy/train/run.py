@@ -101,7 +101,7 @@ class RunCheckpointer(Checkpointer):
         })
 
     def restore(self, payload: Dict[str, Any]) -> Dict[str, Any]:
-        """Load weights and optimizer state; returns what `fit` needs to continue."""
+        """Load weights and optimizer state; returns what `Loop.restore` needs to continue."""
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         load_scheduler_state(self.scheduler, payload["scheduler"])
