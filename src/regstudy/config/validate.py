@@ -95,6 +95,7 @@ def validate(cfg) -> List[str]:
         e.append("trainer.early_stop_patience needs a validation set; set dataset.val_size > 0")
     _nonneg(e, "trainer.num_workers", t.num_workers)
     _choice(e, "trainer.amp", t.amp, AMP)
+    _positive(e, "trainer.amp_init_scale", t.amp_init_scale)
     _choice(e, "trainer.progress", t.progress, ("auto", "bar", "lines"))
     _nonneg(e, "diag.every_n_steps", cfg.diag.every_n_steps)
     _nonneg(e, "diag.hist_every_n_epochs", cfg.diag.hist_every_n_epochs)

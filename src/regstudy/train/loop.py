@@ -127,7 +127,8 @@ def fit(cfg, model: nn.Module, data: DataBundle, optimizer: torch.optim.Optimize
     tr = cfg.trainer
     gen = torch.Generator().manual_seed(cfg.seed)                 # data order
     aug_gen = torch.Generator().manual_seed(cfg.seed + 1_000_003)  # crop/flip draws
-    scaler = torch.amp.GradScaler("cuda", enabled=(tr.amp == "fp16" and device.type == "cuda"))
+    scaler = torch.amp.GradScaler("cuda", init_scale=tr.amp_init_scale,
+                                  enabled=(tr.amp == "fp16" and device.type == "cuda"))
     reg_sites = any(r.needs_sites for r in regularizers)
     steps_per_epoch = math.ceil(len(data.train) / tr.batch_size)
     progress = Progress(tr.progress, total=steps_per_epoch)
