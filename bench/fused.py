@@ -248,7 +248,7 @@ def run_fused(device: torch.device, copies: Sequence[int], steps: int, warmup: i
         rows.append({"copies": s, "way": "fused", "per_model_steps_per_s": rate,
                      "model_steps_per_s": s * rate, "vs_alone": s * rate / alone_rate,
                      "loss": f["loss"]})
-        if not processes:
+        if not processes or s == 1:   # one process alone is the `alone` row
             continue
         p = time_processes(s, device, steps, warmup, batch)
         per = [steps / a["seconds"] for a in p["per_process"]]
