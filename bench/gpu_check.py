@@ -92,13 +92,21 @@ def _junit(path: Path) -> List[Dict[str, Any]]:
     return tests
 
 
+def _text(data) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
+
+
 def section_tests(out: Path, work: Path, device: str, sizes: Sizes) -> Dict[str, Any]:
     xml = work / "junit.xml"
     cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "tests/test_cuda.py", "-q",
            "-p", "no:cacheprovider", f"--junitxml={xml}", *_xdist_args(device)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
-                          timeout=sizes.test_timeout, stdin=subprocess.DEVNULL)
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                              timeout=sizes.test_timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as err:   # keep what it printed: that is the diagnosis
+        (out / "pytest.log").write_text(_text(err.stdout) + _text(err.stderr))
+        raise RuntimeError(f"pytest ran past {sizes.test_timeout:.0f} s; see pytest.log") from err
     seconds = time.perf_counter() - t0
     (out / "pytest.log").write_text(proc.stdout + proc.stderr)
     if not xml.is_file():
