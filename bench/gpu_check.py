@@ -164,9 +164,10 @@ def section_loops(out: Path, work: Path, device: str, sizes: Sizes,
 def _meta(args: argparse.Namespace) -> Dict[str, Any]:
     import torch
 
-    from .gpu_common import device_name
+    from .gpu_common import device_name, device_properties
 
     return {"command": "python -m bench.gpu_check " + " ".join(sys.argv[1:]),
+            "device_properties": device_properties(torch.device(args.device)),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": args.quick,
             "device": args.device, "device_name": device_name(torch.device(args.device)),
             "torch": torch.__version__, "cuda": torch.version.cuda, "section_seconds": {},
@@ -202,7 +203,11 @@ def run_check(args: argparse.Namespace) -> int:
         meta["section_seconds"][name] = round(time.perf_counter() - t0, 1)
         _write(out / f"{name}.json", result)
         _write(out / "check.json", meta)
-        (out / "gpu.md").write_text(render(out))
+        try:
+            (out / "gpu.md").write_text(render(out))
+        except Exception as err:  # the JSON files are what matter; `bench.gpu_report` re-renders
+            meta["errors"]["report"] = f"{type(err).__name__}: {err}"
+            (out / "gpu.md").write_text(f"# GPU check\n\nRendering failed: {err}\n")
         print(f"gpu_check: {name} done in {meta['section_seconds'][name]:.0f} s"
               f"{' (ERROR: ' + result['error'][:300] + ')' if 'error' in result else ''}", flush=True)
     report = (out / "gpu.md").read_text()

@@ -66,3 +66,12 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"CPU ({torch.get_num_threads()} torch threads)"
+
+
+def device_properties(device: torch.device) -> dict:
+    """The card's name, memory, multiprocessors and compute capability (empty on the CPU)."""
+    if device.type != "cuda":
+        return {}
+    p = torch.cuda.get_device_properties(device)
+    return {"name": p.name, "total_memory_gib": round(p.total_memory / 2**30, 1),
+            "multiprocessors": p.multi_processor_count, "capability": f"{p.major}.{p.minor}"}

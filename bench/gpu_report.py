@@ -62,8 +62,13 @@ def cpu_reference(path: Path = REPO / "results" / "default_runs.md") -> Dict[str
 def _header(check: Dict[str, Any]) -> List[str]:
     lines = [f"# GPU check on {check.get('device_name', '?')}", "",
              f"`{check.get('command', 'python -m bench.gpu_check')}` on {check.get('date', '?')}; "
-             f"torch {check.get('torch', '?')}, CUDA {check.get('cuda') or 'none'}"
+             f"torch {check.get('torch', '?')}, "
+             f"{'CUDA ' + str(check.get('cuda')) if check.get('device') == 'cuda' else 'no GPU'}"
              f"{' (--quick: tiny sizes, a rehearsal, not a measurement)' if check.get('quick') else ''}."]
+    props = check.get("device_properties")
+    if props:
+        lines += ["", f"{props['name']}: {props['total_memory_gib']} GiB, {props['multiprocessors']} "
+                      f"multiprocessors, compute capability {props['capability']}."]
     secs = check.get("section_seconds", {})
     if secs:
         lines += ["", "Seconds per section: " + ", ".join(f"{k} {v:.0f}" for k, v in secs.items())

@@ -150,3 +150,31 @@ def test_report_of_a_folder_without_check_json_is_refused(tmp_path, capsys):
 
     assert main([str(tmp_path)]) == 2
     assert "no check.json" in capsys.readouterr().err
+
+
+def test_report_of_a_gpu_run_compares_with_the_cpu_and_the_minimal_loop(tmp_path):
+    """The parts only a real (not --quick) CUDA run shows: the verdict against the CPU's seeds,
+    AMP rows and the regstudy / minimal ratio."""
+    from bench.gpu_report import cpu_reference, render
+
+    ref = cpu_reference()
+    assert {"test_acc", "samples_per_s", "seed_mean", "seed_std"} <= set(ref)
+    files = {
+        "check": {"device": "cuda", "device_name": "GPU", "cuda": "13.0", "quick": False,
+                  "section_seconds": {"loops": 1.0}, "errors": {}},
+        "default_run": {"device": "cuda:0", "quick": False, "command": "regstudy train",
+                        "metrics": {"status": "completed", "epochs_run": 10, "best_epoch": 8,
+                                    "test_acc": ref["seed_mean"] + ref["seed_std"],
+                                    "samples_per_s": 4 * ref["samples_per_s"]}},
+        "loops": {"settings": {"batch": 128, "steps": 60, "warmup": 15, "reps": 3},
+                  "rows": [{"model": "vgg38", "amp": "bf16", "channels_last": True, "loop": lp,
+                            "steps_per_s": rate, "skipped": None}
+                           for lp, rate in (("minimal", 200.0), ("regstudy", 150.0),
+                                            ("regstudy_nodiag", 190.0))]},
+    }
+    for name, data in files.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    md = render(tmp_path)
+    assert "+1.0 std, within seed noise" in md and "4.0x the CPU's" in md
+    assert "| vgg38 | bf16 | yes | 200.0 | 150.0 | 190.0 | 0.75 | 0.95 |" in md
+    assert "Not run: fused.json not written" in md
