@@ -201,7 +201,7 @@ def _process_main(rank: int, device: str, steps: int, warmup: int, batch: int, t
 
 
 def time_processes(count: int, device: torch.device, steps: int, warmup: int, batch: int,
-                   timeout: float = 300.0) -> Dict[str, Any]:
+                   timeout: float = 120.0) -> Dict[str, Any]:
     """`count` processes each training one model at once; per-process and aggregate rates.
     The aggregate clock runs from the common start (a barrier) to the last process's end."""
     ctx = mp.get_context("spawn")

@@ -22,7 +22,10 @@ if [ -z "${REGSTUDY_DATA:-}" ]; then
     [ -d .mnist_gz ] || { echo "gpu_check.sh: .mnist_gz/ missing: run bench/gpu_data.sh and carry .mnist_gz (or set REGSTUDY_DATA)" >&2; exit 2; }
     export REGSTUDY_DATA=${GPU_CHECK_DATA:-/tmp/regstudy_data}
     mkdir -p "$REGSTUDY_DATA/MNIST/raw"
-    for f in .mnist_gz/*.gz; do gunzip -c "$f" > "$REGSTUDY_DATA/MNIST/raw/$(basename "$f" .gz)" || exit 2; done
+    "$PY" -c 'import gzip, pathlib, shutil, sys
+for f in pathlib.Path(".mnist_gz").glob("*.gz"):
+    with gzip.open(f) as src, open(pathlib.Path(sys.argv[1]) / f.stem, "wb") as dst:
+        shutil.copyfileobj(src, dst)' "$REGSTUDY_DATA/MNIST/raw" || exit 2
 fi
 export PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 CUBLAS_WORKSPACE_CONFIG=:4096:8
 "$PY" -m bench.gpu_check --out "$OUT_DIR" "$@" 2>&1 | tee "$OUT_DIR/gpu_check.log"
