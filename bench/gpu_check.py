@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -208,8 +209,10 @@ def run_check(args: argparse.Namespace) -> int:
         except Exception as err:  # the JSON files are what matter; `bench.gpu_report` re-renders
             meta["errors"]["report"] = f"{type(err).__name__}: {err}"
             (out / "gpu.md").write_text(f"# GPU check\n\nRendering failed: {err}\n")
+            _write(out / "check.json", meta)
         print(f"gpu_check: {name} done in {meta['section_seconds'][name]:.0f} s"
               f"{' (ERROR: ' + result['error'][:300] + ')' if 'error' in result else ''}", flush=True)
+    shutil.rmtree(work, ignore_errors=True)   # run directories, TensorBoard files, JUnit XML
     report = (out / "gpu.md").read_text()
     if args.results:
         args.results.write_text(report)
