@@ -127,6 +127,9 @@ class TrainerConfig:
     deterministic: bool = False
     # none | bf16 | fp16 (CUDA only)
     amp: str = "none"
+    # fp16 only: the GradScaler's starting loss scale (steps whose scaled gradients overflow
+    # are skipped and the scale halves; a huge value forces that, as tests/test_cuda.py does).
+    amp_init_scale: float = 65536.0
     log_every_n_steps: int = 100
     # torch intra-op threads (0 = auto: torch's default, or CPUs / parallel jobs under the joblib
     # and submitit launchers). The resolved number is recorded in metrics.json's config.

@@ -87,6 +87,7 @@ def validate(cfg) -> List[str]:
     if t.early_stop_patience > 0 and d.val_size <= 0:
         e.append("trainer.early_stop_patience needs a validation set; set dataset.val_size > 0")
     _choice(e, "trainer.amp", t.amp, AMP)
+    _positive(e, "trainer.amp_init_scale", t.amp_init_scale)
     _choice(e, "trainer.progress", t.progress, PROGRESS)
     _nonneg(e, "diag.every_n_steps", cfg.diag.every_n_steps)
     _nonneg(e, "diag.hist_every_n_epochs", cfg.diag.hist_every_n_epochs)

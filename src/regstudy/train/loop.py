@@ -136,7 +136,8 @@ class Loop:
         self.gen = torch.Generator().manual_seed(cfg.seed)                 # data order
         self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1_000_003)  # crop/flip draws
         self.scaler = torch.amp.GradScaler(
-            "cuda", enabled=(self.tr.amp == "fp16" and device.type == "cuda"))
+            "cuda", init_scale=self.tr.amp_init_scale,
+            enabled=(self.tr.amp == "fp16" and device.type == "cuda"))
         self.reg_sites = any(r.needs_sites for r in regularizers)
         self.progress = Progress(self.tr.progress,
                                  total=math.ceil(len(data.train) / self.tr.batch_size))
