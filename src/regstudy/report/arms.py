@@ -64,8 +64,8 @@ def arm_label(overrides: Optional[Mapping[str, str]], keys: Sequence[str]) -> st
 
 def group_arms(runs: pd.DataFrame, keys: Sequence[str],
                by: Optional[Sequence[str]] = None) -> List[Arm]:
-    """Arms in first-seen order from `runs.load_runs`'s frame; `by` groups by those override
-    keys instead of every varying one (e.g. `--by reg`)."""
+    """Arms in first-seen order from `runs.load_runs`'s frame, those with a readable record;
+    `by` groups by those override keys instead of every varying one (e.g. `--by reg`)."""
     arms: Dict[str, Arm] = {}
     for run_dir, overrides in zip(runs["run_dir"], runs["overrides"]):
         label = arm_label(overrides, list(by) if by else keys)
@@ -74,7 +74,7 @@ def group_arms(runs: pd.DataFrame, keys: Sequence[str],
         if record is not None:
             arm.records.append(record)
             arm.run_dirs.append(run_dir)
-    return list(arms.values())
+    return [a for a in arms.values() if a.records]   # no readable record: nothing to draw
 
 
 def band(histories: Sequence[Sequence[Mapping[str, Any]]], key: str) -> Optional[Band]:
