@@ -46,8 +46,7 @@ def banded_figure(arms: Sequence[Tuple[str, Sequence[History]]],
     """Each panel: per arm the mean over its runs' histories and a min–max band.
 
     Returns the figure and what it could not draw ("<arm>: no <key>"), for the page to say."""
-    fig = Figure(figsize=(min(5.5 * len(panels), 16.0), 4.2 + 0.25 * len(arms)),
-                 layout="constrained")
+    fig = Figure(figsize=(min(5.5 * len(panels), 16.0), 4.2 + 0.25 * len(arms)))
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     missing: List[str] = []
     for ax, panel in zip(axes, panels):
@@ -69,8 +68,20 @@ def banded_figure(arms: Sequence[Tuple[str, Sequence[History]]],
     if styles == {"-", "--"}:
         handles += [Line2D([], [], color="0.3", ls="-", label="training"),
                     Line2D([], [], color="0.3", ls="--", label="validation")]
-    _legend_below(fig, handles)
+    _fixed_legend_below(fig, handles)
     return fig, missing
+
+
+def _fixed_legend_below(fig: Figure, handles: List[Line2D]) -> None:
+    """The legend under the axes with margins computed here: constrained layout measures
+    every tick label and took most of the report's time on a log axis."""
+    ncols = 1 if len(handles) > 6 else len(handles)
+    rows = math.ceil(len(handles) / ncols)
+    height = fig.get_figheight()
+    legend_in = 0.25 * rows + 0.75          # legend rows plus the x tick labels and axis label
+    fig.legend(handles=handles, loc="lower center", ncols=ncols, fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.35 / height, wspace=0.28,
+                        bottom=min(legend_in / height, 0.6))
 
 
 def _style_axes(ax, panel: Panel) -> None:
