@@ -99,6 +99,7 @@ def test_search_history_from_search_json(tmp_path):
     assert "data:image/png;base64," in section
     text = text_of(section)
     assert "3 complete, 1 pruned, 1 failed" in text and "reg.l2.strength=0.001" in text
+    assert "5 runs (4 completed, 1 pruned)" in text_of(html)   # a status of its own, not "other"
     assert re.search(r"2 pruned 0\.5 ", text)      # the pruned trial's value from its record
 
 

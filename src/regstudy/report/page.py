@@ -101,27 +101,35 @@ def _table(table: Table) -> Dict[str, Any]:
             "baseline": " ".join(f"{k}={v}" for k, v in table.baseline.items())}
 
 
+def _colors(arms: Sequence[Arm]) -> Dict[str, str]:
+    """One colour per arm, the same in every figure of the page."""
+    return {a.label: f"C{i % 10}" for i, a in enumerate(arms)}
+
+
 def _figure(arms: Sequence[Arm], panels, what: str) -> Dict[str, Any]:
     """A seed-banded figure over the completed runs of each arm."""
     series = [(a.label, [r["history"] for r in a.finished()]) for a in arms]
     series = [(label, h) for label, h in series if h]
     if not series:
         return {"img": None, "notes": [f"No {what}: no completed run with a history."]}
-    fig, missing = banded_figure(series, panels)
+    colors = _colors(arms)
+    fig, missing = banded_figure(series, panels, [colors[label] for label, _ in series])
     wanted = {k for p in panels for k, _ in p.keys}
     if len(missing) == len(series) * len(wanted):
         return {"img": None, "notes": [f"No {what}: the runs did not record "
                                        f"{', '.join(sorted(wanted))}."]}
     one = [label for label, h in series if len(h) == 1]
     note = [f"{what}: not recorded for " + "; ".join(missing)] if missing else []
-    note += [f"{what}: no band for {', '.join(one)} (1 seed)"] if one else []
+    if one:
+        note.append(f"{what}: no band (every arm has 1 seed)" if len(one) == len(series)
+                    else f"{what}: no band for {', '.join(one)} (1 seed)")
     return {"img": figure_uri(fig), "notes": note}
 
 
 def _gradflow(arms: Sequence[Arm]) -> Dict[str, Any]:
     series, absent = [], []
     for arm in arms:
-        flow = last_gradflow(arm.finished(("completed", "diverged", "pruned", "running")))
+        flow = last_gradflow(arm.finished())
         if flow is None:
             absent.append(arm.label)
             continue
@@ -131,7 +139,9 @@ def _gradflow(arms: Sequence[Arm]) -> Dict[str, Any]:
         if absent else []
     if not series:
         return {"img": None, "notes": notes_}
-    fig = gradflow_figure(series, "|grad| per layer, last recorded epoch")
+    colors = _colors(arms)
+    fig = gradflow_figure(series, "|grad| per layer, last recorded epoch",
+                          [colors[s.label] for s in series])
     return {"img": figure_uri(fig), "notes": notes_}
 
 

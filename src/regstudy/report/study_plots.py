@@ -41,29 +41,30 @@ def key_panels(keys: Sequence[str], logy: bool = False) -> Tuple[Panel, ...]:
     return tuple(Panel(k, k, ((k, "-"),), logy) for k in keys)
 
 
-def banded_figure(arms: Sequence[Tuple[str, Sequence[History]]],
-                  panels: Sequence[Panel]) -> Tuple[Figure, List[str]]:
-    """Each panel: per arm the mean over its runs' histories and a min–max band.
+def banded_figure(arms: Sequence[Tuple[str, Sequence[History]]], panels: Sequence[Panel],
+                  colors: Sequence[str] | None = None) -> Tuple[Figure, List[str]]:
+    """Each panel: per arm the mean over its runs' histories and a min–max band; `colors`:
+    one per arm (default C0, C1, ...).
 
     Returns the figure and what it could not draw ("<arm>: no <key>"), for the page to say."""
     fig = Figure(figsize=(min(5.5 * len(panels), 16.0), 4.2 + 0.25 * len(arms)))
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     missing: List[str] = []
+    colors = list(colors) if colors else [f"C{i % 10}" for i in range(len(arms))]
     for ax, panel in zip(axes, panels):
-        for i, (label, histories) in enumerate(arms):
+        for color, (label, histories) in zip(colors, arms):
             for key, style in panel.keys:
                 b = band(histories, key)
                 if b is None:
                     missing.append(f"{label}: no {key}")
                     continue
                 mean = np.where(b.mean > 0, b.mean, np.nan) if panel.logy else b.mean
-                ax.plot(b.epochs, mean, style, color=f"C{i % 10}", marker="o", ms=3)
+                ax.plot(b.epochs, mean, style, color=color, marker="o", ms=3)
                 if len(histories) > 1:
-                    ax.fill_between(b.epochs, b.low, b.high, color=f"C{i % 10}", alpha=0.18,
-                                    lw=0)
+                    ax.fill_between(b.epochs, b.low, b.high, color=color, alpha=0.18, lw=0)
         _style_axes(ax, panel)
-    handles = [Line2D([], [], color=f"C{i % 10}", label=f"{label} ({len(h)} run"
-                      f"{'s' if len(h) != 1 else ''})") for i, (label, h) in enumerate(arms)]
+    handles = [Line2D([], [], color=c, label=f"{label} ({len(h)} run"
+                      f"{'s' if len(h) != 1 else ''})") for c, (label, h) in zip(colors, arms)]
     styles = {style for p in panels for _, style in p.keys}
     if styles == {"-", "--"}:
         handles += [Line2D([], [], color="0.3", ls="-", label="training"),

@@ -20,7 +20,8 @@ from . import stats
 from .runs import METRICS
 
 DEFAULT_LABEL = "(default)"   # a key some runs override and this one does not
-STATUSES = ("completed", "diverged", "failed", "running", "missing", "unreadable")
+STATUSES = ("completed", "diverged", "failed", "pruned", "interrupted", "running", "missing",
+            "unreadable")
 
 # metric -> (heading, scale for display, decimals)
 DISPLAY = {
