@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from .conftest import run_cli
@@ -44,6 +45,9 @@ def test_page_has_every_section_and_the_numbers_of_regstudy_table(tmp_path):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert " ".join(c for c in cells if c) in text_of(html)
     text = text_of(html)
+    # final <z^2> per arm: history(scale) has zsq/mean = 10 * scale * epoch, last epoch 3
+    final = [30 * (1 + 1 + 0.1 * s) for s in range(len(ARMS["l2"]))]
+    assert f"reg=l2 {np.mean(final):.4g} ± {np.std(final, ddof=1):.2g} (n=2)" in text
     assert "no interval: 1 seed" in text and "p (Holm)" in text and "Hedges' g" in text
     assert "threads 1 " in text and "git commit not recorded in the run records" in text
 

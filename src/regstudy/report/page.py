@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from .arms import Arm, group_arms, last_gradflow
+from . import stats
+from .arms import Arm, final_values, group_arms, last_gradflow
 from .html import figure_uri
 from .plots import GradFlowSeries, gradflow_figure
 from .runs import load_runs
@@ -49,6 +50,7 @@ def build(dirs: Sequence[Path], out: Path, metric: str = "test_error",
         "curves": _figure(arms, LEARNING, "learning curves"),
         "gradflow": _gradflow(arms),
         "zsq": _figure(arms, ZSQ, "<z²>"),
+        "zsq_final": _finals(arms, ("zsq/mean", "zsq_val/mean")),
         "searches": [_search(p) for p in find_searches(dirs)],
         "runs": _runs(runs, table, out),
     }
@@ -124,6 +126,20 @@ def _figure(arms: Sequence[Arm], panels, what: str) -> Dict[str, Any]:
         note.append(f"{what}: no band (every arm has 1 seed)" if len(one) == len(series)
                     else f"{what}: no band for {', '.join(one)} (1 seed)")
     return {"img": figure_uri(fig), "notes": note}
+
+
+def _finals(arms: Sequence[Arm], keys: Sequence[str]) -> List[Dict[str, str]]:
+    """Per arm, each key at the last epoch: mean ± std over completed seeds (n)."""
+    rows = []
+    for arm in arms:
+        cells = {}
+        for key in keys:
+            s = stats.summarize(final_values(arm.finished(), key))
+            cells[key] = "" if s.n == 0 else f"{s.mean:.4g}" + (
+                f" ± {s.std:.2g}" if s.n > 1 else "") + f" (n={s.n})"
+        if any(cells.values()):
+            rows.append({"arm": arm.label, "values": [cells[k] for k in keys]})
+    return rows
 
 
 def _gradflow(arms: Sequence[Arm]) -> Dict[str, Any]:
