@@ -89,7 +89,8 @@ def test_search_history_from_search_json(tmp_path):
                                                   (3e-2, "fail", None)]):
         run = write_record(sweep / str(n), [f"reg.l2.strength={strength}", "reg=l2"],
                            status="pruned" if state == "pruned" else "completed",
-                           best_val_acc=0.5 if state == "pruned" else value)
+                           best_val_acc=0.5 if state == "pruned" else value,
+                           stop_reason="median pruner at epoch 1")
         trials.append({"number": n, "state": state, "value": value,
                        "params": {"reg.l2.strength": strength}, "run_dir": str(run)})
     (sweep / "search.json").write_text(json.dumps({
@@ -104,7 +105,18 @@ def test_search_history_from_search_json(tmp_path):
     text = text_of(section)
     assert "3 complete, 1 pruned, 1 failed" in text and "reg.l2.strength=0.001" in text
     assert "5 runs (4 completed, 1 pruned)" in text_of(html)   # a status of its own, not "other"
+    runs = text_of(html[html.index('<section id="runs">'):])
+    assert re.search(r"pruned reg\.l2\.strength=0\.1 0 median pruner at epoch 1", runs)
     assert re.search(r"2 pruned 0\.5 ", text)      # the pruned trial's value from its record
+
+
+def test_sweep_end_report_failure_is_logged_not_raised(tmp_path, caplog):
+    from regstudy.sweep.callbacks import SweepTable
+
+    (tmp_path / "empty").mkdir()
+    SweepTable()._write_report(tmp_path / "empty")          # no run: NoRunsError inside
+    assert "could not write the sweep report" in caplog.text
+    assert not (tmp_path / "empty" / "report.html").exists()
 
 
 def test_report_does_not_import_torch(tmp_path):
