@@ -15,6 +15,7 @@ commands:
   table   paper-style table over the runs under directories: regstudy table DIR...
   probe   signal and gradient variance at initialization, no training
   plot    figures from run directories: regstudy plot {gradflow,curves} RUN_DIR...
+  report  one self-contained HTML page over a study: regstudy report DIR... --out report.html
 
 options:
   -h, --help     show this message
@@ -41,13 +42,20 @@ def _plot(argv: List[str]) -> int:
     return plot_main(argv)
 
 
+def _report(argv: List[str]) -> int:
+    from .report.report_command import main as report_main
+
+    return report_main(argv)
+
+
 def _probe(argv: List[str]) -> int:
     from .probe_app import main as probe_main
 
     return probe_main(argv)
 
 
-COMMANDS = {"train": _train, "table": _table, "plot": _plot, "probe": _probe}
+COMMANDS = {"train": _train, "table": _table, "plot": _plot, "report": _report,
+            "probe": _probe}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
