@@ -59,10 +59,21 @@ def batch_size(conf: DictConfig, launcher: DictConfig) -> int:
     return 1
 
 
+def _flat(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """hydra.sweeper.params.reg.l2.strength=... on the command line nests; YAML keys are dotted."""
+    out: Dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def prepare(conf: DictConfig, arguments: Sequence[str], sweep_dir: Path,
             launcher: DictConfig, check_trial: Callable[[List[str]], Optional[str]]) -> Plan:
     """Parse and check the whole search (SearchError on any bad input), then open the study."""
-    params = [f"{k}={v}" for k, v in (conf.params or {}).items()]
+    params = [f"{k}={v}" for k, v in _flat(OmegaConf.to_container(conf.params)).items()]
     space = parse_space([*params, *arguments])
     objective, direction = get_objective(conf.objective, conf.direction)
     check_names(conf.sampler, conf.pruner)
