@@ -5,13 +5,12 @@ pruning stops a trial that cannot learn, `regstudy table` ranks the trials."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
 
 from .conftest import read_metrics, real_data_root, run_cli
-from .search_helpers import L2_SPACE, TRIAL, load_study, records, search
+from .search_helpers import TRIAL, load_study, records, search
 
 
 @pytest.fixture(scope="module")
