@@ -48,6 +48,8 @@ def check_agreement(sweep_dir: Path) -> dict:
         rec = recs[number]
         assert rec["status"] == "completed" and trial.state == TrialState.COMPLETE
         assert trial.value == rec["best_val_acc"]
+        # the job itself reported each epoch to the study (pruning works in worker processes)
+        assert trial.intermediate_values == {r["epoch"]: r["val_acc"] for r in rec["history"]}
         assert rec["search"]["params"] == trial.params
         strength = trial.params["reg.l2.strength"]
         assert 1e-6 <= strength <= 1e-1
