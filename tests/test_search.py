@@ -12,6 +12,8 @@ import pytest
 from .conftest import read_metrics, real_data_root, run_cli
 from .search_helpers import TRIAL, load_study, records, search
 
+pytestmark = pytest.mark.slow   # real trainings in several processes
+
 
 @pytest.fixture(scope="module")
 def data_root() -> Path:

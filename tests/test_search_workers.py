@@ -21,6 +21,8 @@ import pytest
 from .conftest import read_metrics, real_data_root, run_cli
 from .search_helpers import load_study, popen_search, records, search
 
+pytestmark = pytest.mark.slow   # real trainings in several processes
+
 
 @pytest.fixture(scope="module")
 def data_root() -> Path:
