@@ -129,3 +129,22 @@ def test_pruning_stops_a_trial_that_cannot_learn(tmp_path, data_root):
                      "optim.lr=tag(log, interval(1e-7, 1e6))", "hydra.sweeper.n_trials=3",
                      f"hydra.sweep.dir={sweep_dir}"], env={"REGSTUDY_DATA": str(data_root)})
     assert again.returncode == 0 and len(load_study(storage).get_trials()) == 3
+
+
+def test_grid_stops_at_its_size_and_a_refused_value_fails_only_its_trial(tmp_path, data_root):
+    """Grid over choice(0.2, 1.5): n_trials=5 is capped at the 2 grid points; p=1.5 fails the
+    config check, so that trial fails without a run (listed with the reason), the other runs."""
+    sweep_dir = tmp_path / "grid"
+    out = run_cli(["train", "-m", "hydra/sweeper=optuna", "reg=dropout", *TRIAL,
+                   "reg.dropout.p=choice(0.2, 1.5)", "hydra.sweeper.sampler=grid",
+                   "hydra.sweeper.n_trials=5", f"hydra.sweep.dir={sweep_dir}"],
+                  env={"REGSTUDY_DATA": str(data_root)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((sweep_dir / "search.json").read_text())
+    assert summary["counts"] == {"complete": 1, "pruned": 0, "failed": 1, "diverged": 0}
+    assert summary["best"]["params"] == {"reg.dropout.p": 0.2}
+    failed = next(t for t in summary["trials"] if t["state"] == "fail")
+    assert failed["params"] == {"reg.dropout.p": 1.5} and "probability" in failed["error"]
+    assert not (sweep_dir / str(failed["number"])).exists()
+    table = run_cli(["table", str(sweep_dir), "--csv"]).stdout.splitlines()
+    assert [row.split(",")[2] for row in table[1:]] == ["completed", "failed"]

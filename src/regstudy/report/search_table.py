@@ -60,6 +60,23 @@ def _trial_row(run_dir: Path, states: Dict[int, str]) -> Optional[Dict[str, Any]
             "note": record.get("stop_reason") or str(record.get("error") or "").split("\n")[0]}
 
 
+def _trials_without_run(dirs: List[Path], seen: set) -> List[Dict[str, Any]]:
+    """Trials search.json lists that left no run record (e.g. a sampled value the config
+    check refused): shown as failed with the reason, never dropped."""
+    rows = []
+    for d in dirs:
+        summary = _summary(d)
+        for t in summary.get("trials", []):
+            if t["number"] in seen or t["state"] == "running":
+                continue
+            rows.append({"trial": t["number"], "status": t.get("run_status") or "failed",
+                         "objective": summary.get("objective"),
+                         "direction": summary.get("direction"), "record": {},
+                         "params": t.get("params") or {}, "run_dir": t.get("run_dir"),
+                         "note": t.get("error") or "no run record"})
+    return rows
+
+
 def search_frame(dirs: Iterable[Path]) -> pd.DataFrame:
     """One row per trial run: rank (completed trials by the objective), trial, status, value,
     epochs, sampled parameters, note."""
@@ -68,6 +85,7 @@ def search_frame(dirs: Iterable[Path]) -> pd.DataFrame:
     dirs = [Path(d) for d in dirs]
     states = {t["number"]: t["state"] for d in dirs for t in _summary(d).get("trials", [])}
     rows = [r for r in (_trial_row(p, states) for p in find_runs(dirs)) if r is not None]
+    rows += _trials_without_run(dirs, {r["trial"] for r in rows})
     if not rows:
         return pd.DataFrame(columns=["rank", "trial", "status"])
     objective = OBJECTIVES[rows[0]["objective"] or "best_val_acc"]
@@ -76,7 +94,7 @@ def search_frame(dirs: Iterable[Path]) -> pd.DataFrame:
     for r in rows:
         value = record_value(objective, r["record"])
         out.append({"trial": r["trial"], "status": r["status"], objective.name: value,
-                    "epochs": r["record"].get("epochs_run", len(r["record"].get("history", []))),
+                    "epochs": r["record"].get("epochs_run", len(r["record"].get("history") or [])),
                     **r["params"], "note": r["note"]})
     frame = pd.DataFrame(out)
     frame["_order"] = frame["status"].map(STATUS_ORDER).fillna(9)

@@ -128,7 +128,13 @@ def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
     if problem or status == "failed":
         trial.set_user_attr("error", problem or record.get("error") or "no finished run record")
     state = getattr(TrialState, OUTCOMES.get(status, "FAIL"))
-    plan.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+    try:
+        plan.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+    except RuntimeError as err:
+        # GridSampler asks the study to stop once its grid is exhausted, which Optuna allows
+        # only inside optimize(); the trial is stored already and n_trials is capped at the grid.
+        if "Study.stop" not in str(err):
+            raise
     annotate_run(run_dir, {"study_name": plan.study.study_name, "trial": trial.number,
                            "params": params, "objective": plan.objective.name,
                            "value": value, "state": state.name.lower()})

@@ -28,7 +28,7 @@ def annotate_run(run_dir: Path, info: Dict[str, Any]) -> None:
 def _trial_row(trial) -> Dict[str, Any]:
     return {"number": trial.number, "state": trial.state.name.lower(), "value": trial.value,
             "params": dict(trial.params), "run_status": trial.user_attrs.get("run_status"),
-            "run_dir": trial.user_attrs.get("run_dir")}
+            "run_dir": trial.user_attrs.get("run_dir"), "error": trial.user_attrs.get("error")}
 
 
 def summarize(study, storage_url: str, objective: str, direction: str,
