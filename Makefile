@@ -24,7 +24,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e ".[dev,launchers]"
+	$(BIN)/pip install --config-settings editable_mode=compat -e ".[dev,launchers]"
 	touch $(STAMP)
 
 train: $(STAMP)

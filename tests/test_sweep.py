@@ -20,7 +20,7 @@ from scipy import stats as sps
 
 from regstudy.paths import config_dir
 from regstudy.record.plan import PLAN_FILE
-from regstudy.sweep.threads import available_cpus
+from regstudy.threads import available_cpus
 
 from .conftest import cli_in_process, read_metrics, run_cli
 

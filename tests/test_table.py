@@ -22,7 +22,7 @@ from regstudy.report import stats
 from regstudy.report.command import render
 from regstudy.report.runs import load_runs, parse_overrides
 from regstudy.report.table import BaselineError, parse_baseline, summarize
-from regstudy.sweep.threads import threads_per_job
+from regstudy.threads import threads_per_job
 
 from .conftest import cli_in_process
 

@@ -18,7 +18,7 @@ register_configs()
 
 HYDRA_ONLY = {".hydra", "train.log"}
 # Overrides that do not name a run in TensorBoard (paths, devices, Hydra's own settings).
-TB_NAME_SKIP = ("hydra.", "dataset.root", "trainer.device", "trainer.progress")
+TB_NAME_SKIP = ("hydra.", "search.", "dataset.root", "trainer.device", "trainer.progress")
 
 
 def _discard_if_empty(run_dir: Path) -> None:
@@ -67,12 +67,14 @@ def tb_run_name(hc) -> str:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def train(cfg: DictConfig) -> float | None:
+    from .search.job import trial_observers
     from .train.run import RunAborted, train_run
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     try:
-        record = train_run(cfg, run_dir, list(hc.overrides.task), tb_name=tb_run_name(hc))
+        record = train_run(cfg, run_dir, list(hc.overrides.task), tb_name=tb_run_name(hc),
+                           extra_observers=trial_observers(cfg))
     except RunAborted as err:
         _discard_if_empty(run_dir)
         print(f"regstudy train: error: {err}", file=sys.stderr)

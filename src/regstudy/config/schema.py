@@ -199,6 +199,18 @@ class ProbeConfig:
 
 
 @dataclass
+class SearchConfig:
+    """Set by the Optuna sweeper on each trial (null otherwise): the study the run reports its
+    per-epoch validation metric to, so the study's pruner can stop it (regstudy.search)."""
+
+    study: Optional[str] = None
+    storage: Optional[str] = None
+    trial: Optional[int] = None
+    objective: Optional[str] = None
+    direction: Optional[str] = None
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -207,6 +219,7 @@ class Config:
     sched: SchedConfig = field(default_factory=SchedConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     diag: DiagConfig = field(default_factory=DiagConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     seed: int = 0
     name: str = "run"
 

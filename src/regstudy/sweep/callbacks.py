@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from ..record.plan import read_plan, write_plan
 from .plan import planned_jobs
-from .threads import available_cpus, threads_per_job
+from ..threads import available_cpus, threads_per_job
 
 log = logging.getLogger("regstudy")
 
