@@ -15,6 +15,8 @@ commands:
   table   paper-style table over the runs under directories: regstudy table DIR...
   probe   signal and gradient variance at initialization, no training
   plot    figures from run directories: regstudy plot {gradflow,curves} RUN_DIR...
+  study   a preset's study: tune each arm on validation, re-train the winners on fresh seeds,
+          report: regstudy study experiment=kung_regularization [--dry-run]
 
 options:
   -h, --help     show this message
@@ -47,7 +49,13 @@ def _probe(argv: List[str]) -> int:
     return probe_main(argv)
 
 
-COMMANDS = {"train": _train, "table": _table, "plot": _plot, "probe": _probe}
+def _study(argv: List[str]) -> int:
+    from .study.command import main as study_main
+
+    return study_main(argv)
+
+
+COMMANDS = {"train": _train, "table": _table, "plot": _plot, "probe": _probe, "study": _study}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
