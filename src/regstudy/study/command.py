@@ -40,15 +40,24 @@ def parser() -> argparse.ArgumentParser:
 
 
 def split_overrides(overrides: List[str]) -> Tuple[List[str], List[str]]:
-    """(study.* settings, overrides every training run gets); reg is the arms' to set."""
+    """(study.* settings, overrides every training run gets); the regularizers and the seeds
+    are the study's to set, and trainer.epochs only supplies the default of its epochs."""
     study, base = [], []
     for ov in overrides:
         key = ov.split("=", 1)[0].lstrip("+~")
         if key == "reg" or key.startswith("reg."):
             raise StudyError(f"{ov}: the arms set the regularizers; declare arms in "
                              "study.arms or search spaces in study.space instead")
+        if key == "seed":
+            raise StudyError(f"{ov}: the study sets the seeds; use study.tune.seed, "
+                             "study.final.seeds and study.final.seed_offset")
         (study if key.startswith("study.") or key == "study" else base).append(ov)
     return study, base
+
+
+def run_overrides(base: List[str]) -> List[str]:
+    """What every stage's runs get: the base without trainer.epochs (each stage sets it)."""
+    return [ov for ov in base if ov.split("=", 1)[0].lstrip("+~") != "trainer.epochs"]
 
 
 def quote_spaces(overrides: List[str]) -> List[str]:
@@ -56,7 +65,7 @@ def quote_spaces(overrides: List[str]) -> List[str]:
     out = []
     for ov in overrides:
         key, _, value = ov.partition("=")
-        if key.startswith(QUOTED_STUDY_KEYS) and value and not re.match(r"^['\"\[]", value):
+        if key.lstrip("+~").startswith(QUOTED_STUDY_KEYS) and value and not re.match(r"^['\"\[]", value):
             value = "'" + value.replace("'", "\\'") + "'"
         out.append(f"{key}={value}" if _ else ov)
     return out
@@ -77,8 +86,10 @@ def load(overrides: List[str]) -> Tuple[Study, List[str], Any]:
     except StudyError:
         raise
     except Exception as err:   # Hydra's config errors: a misspelt key, an unknown option
-        raise StudyError(f"{type(err).__name__}: {str(err).splitlines()[0]}") from None
-    return study, base, cfg
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        cause = str(err.__cause__).splitlines()[0] if err.__cause__ else ""
+        raise StudyError(" ".join(lines + ([f"({cause})"] if cause else []))) from None
+    return study, run_overrides(base), cfg
 
 
 def default_dir(cfg: Any) -> Path:

@@ -61,10 +61,12 @@ def _status(run_dir: Path) -> Optional[str]:
 
 
 def sweep_done(sweep_dir: Path, expected: Set[Tuple[str, ...]]) -> bool:
-    """Whether the sweep in `sweep_dir` planned exactly `expected` jobs (as sorted override
-    tuples) and every one of them has finished."""
+    """Whether the sweep in `sweep_dir` planned exactly `expected` jobs (each the sorted tuple
+    of its arm and seed overrides) and every one of them has finished."""
     plan = read_plan(sweep_dir)
-    if not plan or {tuple(sorted(j["overrides"])) for j in plan} != expected:
+    varying = (f"+{ARM_GROUP}=", "seed=")
+    jobs = {tuple(sorted(o for o in j["overrides"] if o.startswith(varying))) for j in plan or []}
+    if not plan or len(plan) != len(expected) or jobs != expected:
         return False
     return all(_status(sweep_dir / j["subdir"]) in FINISHED for j in plan)
 
