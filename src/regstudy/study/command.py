@@ -8,6 +8,7 @@ the table against the baseline arm, the HTML report and study.md / study.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from .process import say
 from .spec import Study, StudyError
 
 QUOTED_STUDY_KEYS = ("study.space.", "study.arm_space.", "study.grid.values.")
+LAUNCHER_KEYS = ("hydra/launcher", "hydra.launcher")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,7 +33,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="experiment=NAME (required), other training overrides (dataset=...), "
                         "and study.* settings, e.g. study.tune.trials=10 study.final.seeds=5 "
-                        "study.only=[none,l2] study.grid.enabled=true")
+                        "study.only=[none,l2] study.grid.enabled=true; a launcher given here "
+                        "(hydra/launcher=submitit_slurm hydra.launcher.partition=...) replaces "
+                        "study.launcher")
     p.add_argument("--dir", type=Path, help="output directory (default multirun/study/<name>)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan and a CPU-time estimate from a short timing run; "
@@ -89,6 +93,8 @@ def load(overrides: List[str]) -> Tuple[Study, List[str], Any]:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         cause = str(err.__cause__).splitlines()[0] if err.__cause__ else ""
         raise StudyError(" ".join(lines + ([f"({cause})"] if cause else []))) from None
+    if any(o.lstrip("+~").startswith(LAUNCHER_KEYS) for o in base):
+        study = dataclasses.replace(study, launcher=[])   # the command line's launcher wins
     return study, run_overrides(base), cfg
 
 

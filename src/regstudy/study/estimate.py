@@ -62,7 +62,8 @@ def run_counts(study: Study) -> Dict[str, Dict[str, int]]:
 def measure(base: List[str], regs: List[str], steps: int = 30) -> Timing:
     """Train `steps` steps of the configured model and data with reg=[regs] on one thread."""
     with tempfile.TemporaryDirectory(prefix="regstudy-timing-") as tmp:
-        argv = [sys.executable, "-m", "regstudy.cli", "train", *base, f"reg=[{','.join(regs)}]",
+        single = [o for o in base if not o.lstrip("+~").startswith("hydra")]
+        argv = [sys.executable, "-m", "regstudy.cli", "train", *single, f"reg=[{','.join(regs)}]",
                 f"trainer.max_steps={steps}", "trainer.epochs=1", "trainer.progress=lines",
                 f"hydra.run.dir={tmp}/run"]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

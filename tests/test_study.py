@@ -1,0 +1,201 @@
+"""`regstudy study`: the declaration, its checks, the stage commands, the arm configs, the
+dry-run estimate, and stages 2-3 (plus resume) on real MNIST subsets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from regstudy.paths import config_dir
+from regstudy.study.arms import ablation_arms, arm_node, write_arm
+from regstudy.study.command import load, main, quote_spaces
+from regstudy.study.commands import final_overrides, grid_overrides, tune_overrides
+from regstudy.study.compose import Composer
+from regstudy.study.estimate import Timing, cpu_seconds, run_counts
+from regstudy.study.spec import Arm, StudyError, read_study
+
+from .conftest import read_metrics
+
+TINY_STUDY = ["dataset.subset=300", "dataset.val_size=300", "dataset.test_subset=300",
+              "trainer.batch_size=50", "trainer.eval_batch_size=300", "diag.enabled=false",
+              "study.tune.epochs=1", "study.final.epochs=1"]
+
+
+def _study(overrides):
+    study, base, _ = load(overrides)
+    return study, base
+
+
+def test_kung_preset_declares_every_arm_with_only_its_own_knobs():
+    study, _ = _study(["experiment=kung_regularization"])
+    arms = {a.name: a for a in study.arms}
+    assert study.arms[0].name == "none" == study.baseline
+    assert set(arms) == {"none", "l2", "dropout", "bn", "l2_dropout", "l2_bn", "dropout_bn",
+                         "l2_dropout_bn"}
+    assert not arms["none"].tuned and not arms["bn"].tuned
+    assert set(arms["l2"].space) == {"reg.l2.strength"}
+    assert set(arms["dropout_bn"].space) == {"reg.dropout.p"}
+    assert set(arms["l2_dropout_bn"].space) == {"reg.l2.strength", "reg.dropout.p"}
+    assert arms["l2"].space["reg.l2.strength"].startswith("tag(log")
+    assert arms["l2"].grid == {"reg.l2.strength": "0.01,0.1,1,10"}
+    assert study.tune["seed"] not in study.seeds and len(study.seeds) >= 5
+
+
+@pytest.mark.parametrize("preset,arms", [("psp_mnist", {"none", "weight_decay", "dropout", "psp"}),
+                                         ("psp_fmnist", {"none", "weight_decay", "dropout", "psp"})])
+def test_psp_presets_declare_studies(preset, arms):
+    study, _ = _study([f"experiment={preset}"])
+    assert {a.name for a in study.arms} == arms
+    assert set(study.arm("psp").space) == {"reg.psp.strength"}
+    assert len(study.seeds) >= 3
+
+
+def test_only_selects_arms_and_keeps_the_baseline_first():
+    study, _ = _study(["experiment=kung_regularization", "study.only=[l2,dropout]"])
+    assert [a.name for a in study.arms] == ["none", "l2", "dropout"]
+
+
+def test_space_override_from_the_command_line_is_a_string_not_a_sweep():
+    study, _ = _study(["experiment=kung_regularization",
+                       "study.space.reg.l2.strength=tag(log, interval(1e-8, 1))"])
+    assert study.arm("l2").space["reg.l2.strength"] == "tag(log, interval(1e-8, 1))"
+    assert quote_spaces(["study.only=[a]"]) == ["study.only=[a]"]
+
+
+@pytest.mark.parametrize("override,message", [
+    ("+study.arms.bad=[l3]", "study.arms.bad: unknown regularizer 'l3'"),
+    ("+study.arm_space.l2.reg.dropout.p=interval(0.1, 0.5)",
+     "arm l2 (reg=[l2]) has no knob reg.dropout.p"),
+    ("study.final.seeds=1", "study.final.seeds=1: need at least 2 seeds"),
+    ("+study.space.reg.l2.strenght=interval(0.1, 0.5)", "no arm has this knob"),
+    ("study.space.reg.dropout.p=0.3", "not a search space"),
+    ("study.tune.seed=1001", "is one of the final seeds"),
+    ("study.only=[nope]", "'nope'"),
+    ("reg.l2.strength=1", "the arms set the regularizers"),
+    ("seed=3", "the study sets the seeds"),
+])
+def test_bad_input_is_one_line_and_exit_2_before_anything_runs(tmp_path, capsys, override,
+                                                               message):
+    out = tmp_path / "study"
+    code = main(["experiment=kung_regularization", override, "--dir", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_experiment_without_a_study_is_refused(capsys):
+    assert main(["experiment=vgg_cifar100", "--dry-run"]) == 2
+    assert "declares no study" in capsys.readouterr().err
+
+
+def test_stage_commands(tmp_path):
+    study, base = _study(["experiment=kung_regularization", "dataset=fashion_mnist",
+                          "study.tune.trials=7", "study.final.seeds=3"])
+    l2 = study.arm("l2")
+    tune = tune_overrides(study, l2, base, tmp_path / "tune" / "l2")
+    assert tune[:3] == ["experiment=kung_regularization", "dataset=fashion_mnist", "reg=[l2]"]
+    assert "reg.l2.strength=tag(log, interval(1e-7, 1e-1))" in tune
+    assert {"hydra/sweeper=optuna", "hydra.sweeper.n_trials=7", "seed=0", "trainer.epochs=10",
+            "hydra.sweeper.objective=best_val_acc", "hydra.sweeper.direction=maximize",
+            "hydra/launcher=joblib", f"hydra.sweep.dir={tmp_path / 'tune' / 'l2'}"} <= set(tune)
+    assert not any(o.startswith("reg.dropout") for o in tune)
+    final = final_overrides(study, ["none", "l2"], base, tmp_path / "conf", tmp_path / "final",
+                            "none")
+    assert "+arm=none,l2" in final and "seed=1000,1001,1002" in final
+    assert "trainer.epochs=50" in final
+    grid = grid_overrides(study, l2, base, tmp_path / "grid")
+    assert "reg.l2.strength=0.01,0.1,1,10" in grid and "seed=0" in grid
+
+
+def test_arm_config_sets_the_tuned_values_and_turns_off_the_presets_regularizer(tmp_path):
+    with Composer(["experiment=psp_mnist"]) as composer:
+        node = arm_node(composer, ["l2_wd"], ["reg.l2.strength=0.0003", "optim.lr=0.05"])
+        write_arm(tmp_path, "weight_decay", node, "test")
+        cfg = composer.compose([f"hydra.searchpath=[file://{tmp_path}]", "+arm=weight_decay"])
+    assert cfg.reg.psp is None and cfg.reg.l2.strength == 0.0003
+    assert cfg.reg.l2.mode == "weight_decay" and cfg.optim.lr == 0.05
+
+
+def test_remove_one_ablation_keeps_only_the_knobs_left():
+    source = Arm("all", ["l2", "dropout", "bn_before_relu"])
+    with Composer(["experiment=kung_regularization"]) as composer:
+        arms = ablation_arms(composer, source, ["reg.l2.strength=0.001", "reg.dropout.p=0.3"])
+    got = {a.name: (a.regs, ov) for a, ov in arms}
+    assert got == {
+        "all_minus_l2": (["dropout", "bn_before_relu"], ["reg.dropout.p=0.3"]),
+        "all_minus_dropout": (["l2", "bn_before_relu"], ["reg.l2.strength=0.001"]),
+        "all_minus_bn_before_relu": (["l2", "dropout"],
+                                     ["reg.l2.strength=0.001", "reg.dropout.p=0.3"])}
+
+
+def test_run_counts_and_cpu_time_extrapolate_from_the_timing():
+    study, _ = _study(["experiment=kung_regularization", "study.only=[l2,bn]",
+                       "study.tune.trials=4", "study.final.seeds=3", "study.ablation=",
+                       "study.grid.enabled=true", "study.grid.seeds=2"])
+    counts = run_counts(study)
+    assert counts["tune"] == {"runs": 4, "epochs": 10}          # only l2 has a knob
+    assert counts["final"] == {"runs": 9, "epochs": 50}         # none, l2, bn x 3 seeds
+    assert counts["grid"] == {"runs": 8, "epochs": 10}          # 4 strengths x 2 seeds
+    timing = Timing(seconds_per_step=0.01, steps_per_epoch=100, eval_images_per_epoch=300,
+                    test_images=600, batch_size=30, overhead_s=2.0)
+    per_run = timing.run_seconds(10)
+    assert per_run == pytest.approx(2.0 + 10 * (1.0 + 300 / 30 * 0.01 / 3) + 2 * 600 / 30 * 0.01 / 3)
+    assert cpu_seconds(counts, timing)["tune"] == pytest.approx(4 * per_run)
+
+
+def test_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(tmp_path, capsys, mnist_root):
+    out = tmp_path / "study"
+    code = main(["experiment=kung_regularization", *TINY_STUDY, "study.only=[l2]",
+                 "study.tune.trials=3", "--dir", str(out), "--dry-run"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "reg.l2.strength ~ tag(log" in text and "runs tune: 3 x at most 1 epochs" in text
+    assert "runs final: 10 x at most 1 epochs" in text          # none, l2 x 5 seeds
+    assert "CPU time total: at most" in text and "ms/step" in text
+    assert not out.exists()
+
+
+def _fake_search(sweep_dir: Path, strength: float, n_trials: int = 2) -> None:
+    """What the search sweeper leaves at the end of a search (contract C2)."""
+    sweep_dir.mkdir(parents=True)
+    (sweep_dir / "search.json").write_text(json.dumps({
+        "study_name": "s", "storage": f"sqlite:///{sweep_dir}/optuna.db",
+        "objective": "best_val_acc", "direction": "maximize", "n_trials": n_trials,
+        "best": {"number": 1, "value": 0.9, "params": {"reg.l2.strength": strength},
+                 "overrides": [f"reg.l2.strength={strength}"], "run_dir": str(sweep_dir / "1")},
+        "counts": {"complete": n_trials, "pruned": 0, "failed": 0, "diverged": 0},
+        "trials": []}))
+
+
+@pytest.mark.slow
+def test_final_stage_trains_the_chosen_config_on_fresh_seeds_and_resumes(tmp_path, capsys,
+                                                                          mnist_root):
+    """Stage 1 already done (its search.json on disk): stages 2 and 3 train each arm's chosen
+    config on the final seeds; the same command again retrains nothing."""
+    out = tmp_path / "study"
+    _fake_search(out / "tune" / "l2", 0.003)
+    argv = ["experiment=kung_regularization", *TINY_STUDY, "study.only=[l2]",
+            "study.tune.trials=2", "study.final.seeds=2", "study.ablation=",
+            "hydra/launcher=basic", "--dir", str(out)]
+    assert main(argv) == 0
+    runs = sorted(p.parent for p in (out / "final").glob("*/metrics.json"))
+    records = [read_metrics(r) for r in runs]
+    assert sorted((r["seed"], r["config"]["reg"]["l2"] is not None) for r in records) == \
+        [(1000, False), (1000, True), (1001, False), (1001, True)]
+    assert all(r["status"] == "completed" and r["test_acc"] > 0.3 for r in records)  # learned
+    assert {r["config"]["reg"]["l2"]["strength"] for r in records if r["config"]["reg"]["l2"]} \
+        == {0.003}
+    table = (out / "table.md").read_text()
+    assert "| none" in table and "| l2" in table and "baseline" in table
+    doc = json.loads((out / "study.json").read_text())
+    assert doc["arms"]["l2"]["chosen"] == ["reg.l2.strength=0.003"]
+    assert doc["arms"]["l2"]["tuning"]["trials"] == 2 and doc["arms"]["l2"]["final"]["n"] == 2
+    assert doc["arms"]["none"]["final"]["n"] == 2
+    stamps = {r: (r / "metrics.json").stat().st_mtime_ns for r in runs}
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "finished before" in capsys.readouterr().out
+    assert {r: (r / "metrics.json").stat().st_mtime_ns for r in runs} == stamps
