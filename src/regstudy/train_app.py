@@ -53,12 +53,14 @@ def main(argv: list[str]) -> None:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def train(cfg: DictConfig) -> float | None:
+    from .search.job import trial_observers
     from .train.run import RunAborted, train_run
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     try:
-        record = train_run(cfg, run_dir, list(hc.overrides.task))
+        record = train_run(cfg, run_dir, list(hc.overrides.task),
+                           extra_observers=trial_observers(cfg))
     except RunAborted as err:
         _discard_if_empty(run_dir)
         print(f"regstudy train: error: {err}", file=sys.stderr)

@@ -260,6 +260,18 @@ class StudyConfig:
 
 
 @dataclass
+class SearchConfig:
+    """Set by the Optuna sweeper on each trial (null otherwise): the study the run reports its
+    per-epoch validation metric to, so the study's pruner can stop it (regstudy.search)."""
+
+    study: Optional[str] = None
+    storage: Optional[str] = None
+    trial: Optional[int] = None
+    objective: Optional[str] = None
+    direction: Optional[str] = None
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -270,6 +282,7 @@ class Config:
     diag: DiagConfig = field(default_factory=DiagConfig)
     # Read by `regstudy study` only; a training run ignores it.
     study: StudyConfig = field(default_factory=StudyConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     seed: int = 0
     name: str = "run"
 

@@ -8,14 +8,19 @@ from pathlib import Path
 from typing import Iterable, List, Optional
 
 from .runs import METRICS, NoRunsError, load_runs
+from .search_table import is_search_dir, render_search
 from .table import BaselineError, parse_baseline, summarize, to_csv, to_latex, to_markdown
 
 FORMATS = {"markdown": to_markdown, "csv": to_csv, "latex": to_latex}
 
 
 def render(dirs: Iterable[Path], metric: str = "test_error", baseline: Optional[str] = None,
-           fmt: str = "markdown") -> str:
-    """The table of the runs under `dirs` as text; raises NoRunsError / BaselineError."""
+           fmt: str = "markdown", top: Optional[int] = None) -> str:
+    """The table of the runs under `dirs` as text; raises NoRunsError / BaselineError.
+    An Optuna search directory gets its trials ranked by the objective instead."""
+    dirs = list(dirs)
+    if is_search_dir(dirs):
+        return render_search(dirs, fmt, top)
     table = summarize(load_runs(dirs), metric, parse_baseline(baseline))
     return FORMATS[fmt](table)
 
@@ -35,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="'KEY=VALUE ...'",
                    help="the group to compare with, e.g. 'reg=none'; other varying keys are "
                         "matched, so each model is compared with its own baseline")
+    p.add_argument("--top", type=int, metavar="K",
+                   help="search directories: only the K best trials (by the search objective)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--csv", dest="fmt", action="store_const", const="csv",
                      help="CSV with raw values (fractions, not percent)")
@@ -47,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: List[str]) -> int:
     args = parser().parse_args(argv)
     try:
-        text = render(args.dirs, args.metric, args.baseline, args.fmt)
+        text = render(args.dirs, args.metric, args.baseline, args.fmt, args.top)
     except (NoRunsError, BaselineError) as err:
         print(f"regstudy table: error: {err}", file=sys.stderr)
         return 2

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.datamodule import DataBundle
-from ..models.sites import SiteRecord, record_sites
+from ..models.sites import record_sites
+from ..observer import Observer, StopRun
 from .checkpoint import capture_rng, restore_rng
 from .early_stop import EarlyStopping
 from .evaluate import evaluate
@@ -28,37 +29,6 @@ from .progress import Progress
 from .signals import StopRequest
 
 log = logging.getLogger("regstudy")
-
-
-class Observer:
-    """Something that watches training without changing it (statistics, diagnostics)."""
-
-    def wants_sites(self, step: int) -> bool:
-        return False
-
-    def after_backward(self, step: int, model: nn.Module, rec: SiteRecord) -> None:
-        pass
-
-    def wants_eval_sites(self, split: str) -> bool:
-        """True to receive each evaluation batch's activation sites of `split` via `on_eval`."""
-        return False
-
-    def on_eval(self, split: str, model: nn.Module, rec: SiteRecord) -> None:
-        pass
-
-    def epoch_summary(self, epoch: int, step: int) -> Dict[str, Any]:
-        """Per-epoch values for the history row; keys with '/' also become TensorBoard scalars."""
-        return {}
-
-    def on_train_end(self, result: "LoopResult") -> None:
-        pass
-
-    def state_dict(self) -> Dict[str, Any]:
-        """State that must survive a mid-epoch checkpoint (tensors and plain Python values)."""
-        return {}
-
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
-        pass
 
 
 @dataclass
@@ -80,10 +50,11 @@ class TrainState:
 
 @dataclass
 class LoopResult:
-    status: str                       # completed | diverged
+    status: str                       # completed | diverged | an observer's StopRun status
     state: TrainState
     diverged_at: Optional[Dict[str, int]] = None
     stopped_early: bool = False       # trainer.early_stop_patience ran out
+    stop_reason: Optional[str] = None  # why an observer stopped the run (StopRun)
 
     @property
     def epochs_run(self) -> int:
@@ -245,6 +216,14 @@ def fit(cfg, model: nn.Module, data: DataBundle, optimizer: torch.optim.Optimize
                  row["train_loss"], row["train_acc"],
                  f"  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}" if "val_acc" in row else "",
                  row["epoch_seconds"])
+        try:
+            for obs in observers:
+                obs.on_epoch_end(row)
+        except StopRun as halt:
+            result.status, result.stop_reason = halt.status, halt.reason
+            log.info("run stopped after epoch %d: %s (%s)", epoch, halt.status, halt.reason)
+            on_epoch(row)
+            break
         if stopper.should_stop(row.get("val_loss")):
             result.stopped_early = True
             log.info("early stop: val loss has not improved for %d epochs", stopper.patience)

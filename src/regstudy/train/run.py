@@ -8,7 +8,7 @@ import platform
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -124,7 +124,7 @@ def finished_record(run_dir: Path, config: Dict[str, Any]) -> Dict[str, Any] | N
         stored = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if stored.get("status") not in ("completed", "diverged"):
+    if stored.get("status") not in ("completed", "diverged", "pruned"):
         return None
     if config_fingerprint(stored.get("config", {})) != config_fingerprint(config):
         raise RunAborted(f"{run_dir} already holds a finished run of a different configuration "
@@ -147,7 +147,19 @@ def build_checked(cfg: DictConfig, spec) -> Tuple[nn.Module, List[Regularizer]]:
     return model, regularizers
 
 
-def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str, Any]:
+def _stopped(record: RunRecord, result, summary: Dict[str, Any], ckpt_path: Path) -> Dict[str, Any]:
+    """Finish a run an observer stopped (C1): its status, reason and the summary so far."""
+    st = result.state
+    best_row = next((r for r in st.history if r["epoch"] == st.best_epoch), {})
+    record.finish(result.status, stop_reason=result.stop_reason, best_epoch=st.best_epoch,
+                  best_val_acc=best_row.get("val_acc"), best_val_loss=best_row.get("val_loss"),
+                  **summary)
+    ckpt_path.unlink(missing_ok=True)
+    return record.data
+
+
+def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
+              extra_observers: Sequence[Observer] = ()) -> Dict[str, Any]:
     """Train one configuration into `run_dir` (continuing a checkpoint there); returns the record."""
     device = prepare(cfg)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -195,6 +207,7 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str,
     tb = TBLogger(run_dir / "tb")
     observers = build_observers(cfg, model, run_dir, tb,
                                 steps_per_epoch=-(-len(data.train) // cfg.trainer.batch_size))
+    observers += list(extra_observers)
     log.info("%s on %s (%d params) on %s: %d train / %d val / %d test images",
              cfg.model.name, cfg.dataset.name, meta["num_params"], device,
              meta["train_size"], meta["val_size"], meta["test_size"])
@@ -223,6 +236,8 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str]) -> Dict[str,
             record.finish("diverged", diverged_at=result.diverged_at, **summary)
             ckpt_path.unlink(missing_ok=True)
             return record.data
+        if result.status != "completed":   # an observer's StopRun (e.g. pruned): no test
+            return _stopped(record, result, summary, ckpt_path)
         test = final_test(model, result, data, cfg)
         best_row = next((r for r in st.history if r["epoch"] == st.best_epoch), {})
         final = st.history[-1] if st.history else {}

@@ -1,0 +1,72 @@
+"""Registries of samplers and pruners by the names the config uses."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Mapping, Optional
+
+from .errors import SearchError
+from .space import Space
+
+SAMPLERS = ("tpe", "random", "grid", "cmaes")
+PRUNERS = ("median", "successive_halving", "hyperband", "none")
+
+
+def check_names(sampler: str, pruner: str) -> None:
+    if sampler not in SAMPLERS:
+        raise SearchError(f"hydra.sweeper.sampler={sampler}: choose one of {', '.join(SAMPLERS)}")
+    if pruner not in PRUNERS:
+        raise SearchError(f"hydra.sweeper.pruner={pruner}: choose one of {', '.join(PRUNERS)}")
+
+
+def grid_of(space: Space) -> Dict[str, list]:
+    """The grid sampler's values per parameter; continuous intervals cannot be a grid."""
+    grid = {}
+    for name, param in space.params.items():
+        values = param.grid_values()
+        if values is None:
+            raise SearchError(f"hydra.sweeper.sampler=grid needs discrete values: {name} is an "
+                              "interval; give choice(...) or range(...)")
+        grid[name] = values
+    return grid
+
+
+def _construct(kind: str, name: str, factory: Callable[..., Any],
+               options: Mapping[str, Any], **fixed: Any) -> Any:
+    try:
+        return factory(**fixed, **dict(options))
+    except TypeError as err:
+        raise SearchError(f"hydra.sweeper.{kind}_options for {name}: {err}") from err
+
+
+def build_sampler(name: str, options: Mapping[str, Any], seed: Optional[int], space: Space):
+    import optuna.samplers as S
+
+    if name == "tpe":
+        return _construct("sampler", name, S.TPESampler, options, seed=seed)
+    if name == "random":
+        return _construct("sampler", name, S.RandomSampler, options, seed=seed)
+    if name == "grid":
+        return _construct("sampler", name, S.GridSampler, options, search_space=grid_of(space),
+                          seed=seed)
+    try:
+        import cmaes  # noqa: F401  (optuna's CmaEsSampler needs it)
+    except ImportError as err:
+        raise SearchError("hydra.sweeper.sampler=cmaes needs the cmaes package: "
+                          "pip install cmaes") from err
+    return _construct("sampler", name, S.CmaEsSampler, options, seed=seed)
+
+
+def build_pruner(name: str, options: Mapping[str, Any], max_epochs: Optional[int] = None):
+    """The pruner; Hyperband's max_resource defaults to the run's epochs when known."""
+    import optuna.pruners as P
+
+    if name == "median":
+        return _construct("pruner", name, P.MedianPruner, options)
+    if name == "successive_halving":
+        return _construct("pruner", name, P.SuccessiveHalvingPruner, options)
+    if name == "hyperband":
+        opts = dict(options)
+        if max_epochs and "max_resource" not in opts:
+            opts["max_resource"] = max_epochs
+        return _construct("pruner", name, P.HyperbandPruner, opts)
+    return P.NopPruner()

@@ -1,0 +1,192 @@
+"""The search loop behind the sweeper: ask the study for a batch of trials, launch each as an
+ordinary run through Hydra's launcher, tell the study what each run's metrics.json says.
+
+Every input check happens in `prepare`, before any trial is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from .algorithms import build_pruner, build_sampler, check_names, grid_of
+from .errors import SearchError
+from .objective import Objective, get_objective, record_value
+from .space import Space, as_override, parse_space
+from .storage import default_url, open_storage
+from .study import (RUN_STATUS, Heartbeat, fail_dead_trials, mark_holder, open_study,
+                    slots_left)
+from .summary import annotate_run, summarize, write_summary
+
+log = logging.getLogger("regstudy")
+
+# Run status in metrics.json -> (Optuna state name, counted as)
+OUTCOMES = {"completed": "COMPLETE", "pruned": "PRUNED", "diverged": "FAIL"}
+
+
+@dataclass
+class Plan:
+    """Everything a search needs, checked: built by `prepare` before any trial."""
+
+    space: Space
+    objective: Objective
+    direction: str
+    storage_url: str
+    storage: Any
+    study: Any
+    n_trials: int
+    batch: int
+
+
+def batch_size(conf: DictConfig, launcher: DictConfig) -> int:
+    """Trials launched together: the sweeper's n_jobs, else what the launcher runs at once."""
+    if conf.get("n_jobs"):
+        return int(conf.n_jobs)
+    target = str(launcher.get("_target_", ""))
+    if "joblib" in target:
+        from ..sweep.threads import available_cpus, joblib_workers
+
+        return joblib_workers(int(launcher.get("n_jobs") or 1), available_cpus())
+    if "submitit" in target and launcher.get("array_parallelism"):
+        return int(launcher.array_parallelism)
+    return 1
+
+
+def _flat(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """hydra.sweeper.params.reg.l2.strength=... on the command line nests; YAML keys are dotted."""
+    out: Dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def prepare(conf: DictConfig, arguments: Sequence[str], sweep_dir: Path,
+            launcher: DictConfig, check_trial: Callable[[List[str]], Optional[str]]) -> Plan:
+    """Parse and check the whole search (SearchError on any bad input), then open the study."""
+    params = [f"{k}={v}" for k, v in _flat(OmegaConf.to_container(conf.params)).items()]
+    space = parse_space([*params, *arguments])
+    objective, direction = get_objective(conf.objective, conf.direction)
+    check_names(conf.sampler, conf.pruner)
+    if conf.n_trials < 1:
+        raise SearchError(f"hydra.sweeper.n_trials={conf.n_trials}: give at least 1")
+    n_trials = conf.n_trials
+    if conf.sampler == "grid":
+        n_trials = min(n_trials, math.prod(len(v) for v in grid_of(space).values()))
+    probe = [*space.fixed, *(as_override(n, p.grid_values()[0] if p.grid_values() else p.low)
+                             for n, p in space.params.items())]
+    problem = check_trial(probe)
+    if problem:
+        raise SearchError(problem)
+    sampler = build_sampler(conf.sampler, OmegaConf.to_container(conf.sampler_options, resolve=True),
+                            conf.seed, space)
+    pruner_opts = OmegaConf.to_container(conf.pruner_options, resolve=True)
+    build_pruner(conf.pruner, pruner_opts)          # the trials build it; check the options now
+    url = conf.storage or default_url(sweep_dir)
+    interval = conf.heartbeat_interval if conf.heartbeat_interval > 0 else None
+    grace = (conf.grace_period or 2 * interval) if interval else None
+    storage = open_storage(url, interval, grace)
+    study = open_study(storage, conf.study_name, direction, sampler, space.describe(),
+                       {"name": conf.pruner, "options": pruner_opts}, objective.name)
+    return Plan(space, objective, direction, url, storage, study, n_trials,
+                max(1, batch_size(conf, launcher)))
+
+
+def trial_overrides(plan: Plan, trial, params: Dict[str, Any]) -> List[str]:
+    """A trial's job: the fixed overrides, its sampled values, where to report, its directory."""
+    return [*plan.space.fixed, *(as_override(k, v) for k, v in params.items()),
+            as_override("search.study", plan.study.study_name),
+            as_override("search.storage", plan.storage_url),
+            f"search.trial={trial.number}", f"search.objective={plan.objective.name}",
+            f"search.direction={plan.direction}", f"hydra.sweep.subdir={trial.number}"]
+
+
+def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
+         problem: Optional[str] = None) -> str:
+    """Tell the study the outcome of one trial from its run record; returns the run status."""
+    from optuna.trial import TrialState
+
+    try:
+        record = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        record = {"status": "failed"}
+    status = "failed" if problem else record.get("status", "failed")
+    value = record_value(plan.objective, record) if status == "completed" else None
+    if status == "completed" and (value is None or not math.isfinite(value)):
+        status = "failed"
+    trial.set_user_attr(RUN_STATUS, status)
+    trial.set_user_attr("run_dir", str(run_dir))
+    if problem or status == "failed":
+        trial.set_user_attr("error", problem or record.get("error") or "no finished run record")
+    state = getattr(TrialState, OUTCOMES.get(status, "FAIL"))
+    plan.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+    annotate_run(run_dir, {"study_name": plan.study.study_name, "trial": trial.number,
+                           "params": params, "objective": plan.objective.name,
+                           "value": value, "state": state.name.lower()})
+    log.info("trial %d: %s%s %s", trial.number, status,
+             f" {plan.objective.name}={value:.6g}" if value is not None else "", params)
+    return status
+
+
+def run_search(plan: Plan, sweep_dir: Path, launch: Callable[[List[List[str]], int], Any],
+               check_trial: Callable[[List[str]], Optional[str]]) -> Dict[str, Any]:
+    """Ask, launch and tell batch by batch until the study holds n_trials finished trials."""
+    distributions = {n: _dist(p) for n, p in plan.space.params.items()}
+    with Heartbeat(plan.storage) as heart:
+        while True:
+            fail_dead_trials(plan.study, plan.storage)
+            n = min(plan.batch, slots_left(plan.study, plan.n_trials))
+            if n == 0:
+                break
+            with warnings.catch_warnings():   # heartbeats here are recorded by `Heartbeat`
+                warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                trials = [plan.study.ask(distributions) for _ in range(n)]
+            jobs = []
+            for trial in trials:
+                mark_holder(trial)
+                heart.trial_ids.add(_tid(plan, trial))
+                jobs.append((trial, dict(trial.params)))
+            heart.beat()
+            _launch_batch(plan, sweep_dir, jobs, launch, check_trial)
+            heart.trial_ids.clear()
+    summary = summarize(plan.study, plan.storage_url, plan.objective.name, plan.direction,
+                        plan.n_trials)
+    path = write_summary(sweep_dir, summary)
+    log.info("search summary: %s (best: %s)", path, summary["best"])
+    return summary
+
+
+def _launch_batch(plan: Plan, sweep_dir: Path, jobs, launch, check_trial) -> None:
+    runnable = []
+    for trial, params in jobs:
+        overrides = trial_overrides(plan, trial, params)
+        problem = check_trial(overrides)
+        if problem:   # e.g. a sampled value outside the key's range: the trial fails, not the search
+            tell(plan, trial, params, sweep_dir / str(trial.number), problem)
+        else:
+            runnable.append((trial, params, overrides))
+    if runnable:
+        launch([o for _, _, o in runnable], runnable[0][0].number)
+    for trial, params, _ in runnable:
+        tell(plan, trial, params, sweep_dir / str(trial.number))
+
+
+def _dist(param):
+    from .space import distribution
+
+    return distribution(param)
+
+
+def _tid(plan: Plan, trial) -> int:
+    from .study import trial_id
+
+    return trial_id(plan.storage, plan.study, trial.number)

@@ -1,0 +1,63 @@
+"""What a search leaves on disk: search.json in the sweep dir (contract C2), and each trial's
+study name, number and sampled parameters in its run's metrics.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+from ..record.files import atomic_write_json
+from .space import as_override
+
+SEARCH_FILE = "search.json"
+COUNTED = ("complete", "pruned", "failed", "diverged")
+
+
+def annotate_run(run_dir: Path, info: Dict[str, Any]) -> None:
+    """Add `search` (study, trial number, params) to a trial's metrics.json, if it has one."""
+    path = Path(run_dir) / "metrics.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    record["search"] = info
+    atomic_write_json(path, record)
+
+
+def _trial_row(trial) -> Dict[str, Any]:
+    return {"number": trial.number, "state": trial.state.name.lower(), "value": trial.value,
+            "params": dict(trial.params), "run_status": trial.user_attrs.get("run_status"),
+            "run_dir": trial.user_attrs.get("run_dir")}
+
+
+def summarize(study, storage_url: str, objective: str, direction: str,
+              n_trials: int) -> Dict[str, Any]:
+    """The C2 summary of every trial of the study (all workers' trials, not only this one's)."""
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    rows: List[Dict[str, Any]] = [_trial_row(t) for t in trials]
+    counts = dict.fromkeys(COUNTED, 0)
+    for row in rows:
+        if row["state"] == "complete":
+            counts["complete"] += 1
+        elif row["state"] == "pruned":
+            counts["pruned"] += 1
+        elif row["state"] == "fail":
+            counts["diverged" if row["run_status"] == "diverged" else "failed"] += 1
+    complete = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
+    best = None
+    if complete:
+        pick = max if direction == "maximize" else min
+        top = pick(complete, key=lambda r: r["value"])
+        best = {"number": top["number"], "value": top["value"], "params": top["params"],
+                "overrides": [as_override(k, v) for k, v in top["params"].items()],
+                "run_dir": top["run_dir"]}
+    return {"study_name": study.study_name, "storage": storage_url, "objective": objective,
+            "direction": direction, "n_trials": n_trials, "best": best, "counts": counts,
+            "trials": rows}
+
+
+def write_summary(sweep_dir: Path, summary: Dict[str, Any]) -> Path:
+    path = Path(sweep_dir) / SEARCH_FILE
+    atomic_write_json(path, summary)
+    return path
