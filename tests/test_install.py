@@ -40,8 +40,11 @@ def test_wheel_holds_every_module_and_config(wheel):
                for p in (REPO / "src" / "regstudy").rglob("*.py")}
     configs = {f"regstudy/configs/{p.relative_to(REPO / 'configs').as_posix()}"
                for p in (REPO / "configs").rglob("*.yaml")}
+    templates = {f"regstudy/{p.relative_to(REPO / 'src' / 'regstudy').as_posix()}"
+                 for p in (REPO / "src" / "regstudy").rglob("templates/*")}
     assert modules - names == set(), "add the subpackage to [tool.setuptools] packages"
     assert configs - names == set()
+    assert templates and templates - names == set(), "add templates to package-data"
 
 
 def test_installed_copy_composes_configs_from_another_folder(wheel, tmp_path):

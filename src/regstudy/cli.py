@@ -15,6 +15,7 @@ commands:
   table   paper-style table over the runs under directories: regstudy table DIR...
   probe   signal and gradient variance at initialization, no training
   plot    figures from run directories: regstudy plot {gradflow,curves} RUN_DIR...
+  report  one self-contained HTML page over a study: regstudy report DIR... --out report.html
   study   a preset's study: tune each arm on validation, re-train the winners on fresh seeds,
           report: regstudy study experiment=kung_regularization [--dry-run]
 
@@ -43,6 +44,12 @@ def _plot(argv: List[str]) -> int:
     return plot_main(argv)
 
 
+def _report(argv: List[str]) -> int:
+    from .report.report_command import main as report_main
+
+    return report_main(argv)
+
+
 def _probe(argv: List[str]) -> int:
     from .diagnostics.probe_command import main as probe_main
 
@@ -55,7 +62,8 @@ def _study(argv: List[str]) -> int:
     return study_main(argv)
 
 
-COMMANDS = {"train": _train, "table": _table, "plot": _plot, "probe": _probe, "study": _study}
+COMMANDS = {"train": _train, "table": _table, "plot": _plot, "report": _report,
+            "probe": _probe, "study": _study}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -71,6 +71,35 @@ def plot_curves(dirs: Sequence[Path], out: Path) -> Path:
     return save_figure(curves_figure(runs), out)
 
 
+def plot_arms(dirs: Sequence[Path], out: Path, keys: Sequence[str] = (),
+              by: Sequence[str] = (), logy: bool = False) -> Path:
+    """Runs under `dirs` (searched recursively) grouped into arms by the override keys `by`
+    (default: every key that varies), completed runs only: mean over seeds with a min–max band
+    of each history key (default: losses and validation accuracy)."""
+    from .arms import group_arms
+    from .runs import NoRunsError, load_runs
+    from .study_plots import LEARNING, banded_figure, key_panels
+    from .table import varying_keys
+
+    try:
+        runs = load_runs(dirs)
+    except NoRunsError as err:
+        raise PlotError(str(err)) from None
+    arms = group_arms(runs, varying_keys(runs["overrides"])[0], by or None)
+    series = [(a.label, [r["history"] for r in a.finished()]) for a in arms]
+    series = [(label, h) for label, h in series if h]
+    if not series:
+        raise PlotError(f"no completed run with a history under {', '.join(map(str, dirs))}")
+    panels = key_panels(keys, logy) if keys else LEARNING
+    fig, missing = banded_figure(series, panels)
+    wanted = {k for p in panels for k, _ in p.keys}
+    if len(missing) == len(series) * len(wanted):
+        raise PlotError(f"no run recorded {', '.join(sorted(wanted))} in its history")
+    for line in missing:
+        print(f"regstudy plot: note: {line}", file=sys.stderr)
+    return save_figure(fig, out)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="regstudy plot",
                                 description="Figures of one or several runs, from their metrics.json.")
@@ -82,10 +111,19 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--epoch", type=int, default=None,
                    help="epoch to show (default: the last one recorded in each run)")
     g.add_argument("--title", default=None)
-    c = sub.add_parser("curves", help="train/val loss and accuracy over epochs, runs overlaid")
-    c.add_argument("dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    c = sub.add_parser("curves", help="train/val loss and accuracy over epochs, runs overlaid; "
+                                      "with --key/--by: any history key, mean over seeds per arm")
+    c.add_argument("dirs", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="run directories; with --key or --by also sweep directories")
     c.add_argument("-o", "--out", type=Path, default=Path("curves.png"),
                    help="output image (default: curves.png)")
+    c.add_argument("--key", action="append", default=[], metavar="KEY",
+                   help="a per-epoch history key, one panel each (repeatable), e.g. zsq/mean")
+    c.add_argument("--by", action="append", default=[], metavar="OVERRIDE",
+                   help="group runs into arms by this override key (repeatable), e.g. reg; "
+                        "default with --key: every key that varies. Line: mean over seeds, "
+                        "band: lowest to highest seed")
+    c.add_argument("--logy", action="store_true", help="log scale on the y axis")
     return p
 
 
@@ -94,6 +132,8 @@ def main(argv: List[str]) -> int:
     try:
         if args.kind == "gradflow":
             path = plot_gradflow(args.dirs, args.out, args.epoch, args.title)
+        elif args.key or args.by:
+            path = plot_arms(args.dirs, args.out, args.key, args.by, args.logy)
         else:
             path = plot_curves(args.dirs, args.out)
     except PlotError as err:

@@ -114,6 +114,9 @@ def summarize(runs: pd.DataFrame, metric: str = "test_error",
     if baseline:
         for row, label in zip(rows, values):
             row.update(_versus_baseline(label, keys, baseline, values))
+        adjusted = stats.holm([row["p_value"] for row in rows])
+        for row, p in zip(rows, adjusted):
+            row["p_holm"] = float(p)
     incomplete = runs.loc[runs["status"] != "completed", ["run_dir", "status", "seed", "note"]]
     incomplete = incomplete.assign(group=[_label_text(labels.loc[i]) if i in labels.index
                                           else "config unknown" for i in incomplete.index])
@@ -123,12 +126,16 @@ def summarize(runs: pd.DataFrame, metric: str = "test_error",
 
 def _versus_baseline(label: tuple, keys: List[str], baseline: Dict[str, str],
                      values: Dict[tuple, List[float]]) -> Dict[str, object]:
-    """Difference of means and Welch p against the group that differs only in the baseline keys."""
+    """Difference of means with its Welch 95% interval, Hedges' g and Welch p against the group
+    that differs only in the baseline keys (Holm's adjustment is applied over all of them)."""
     ref = tuple(baseline.get(k, v) for k, v in zip(keys, label))
     mine, theirs = values[label], values.get(ref, [])
-    diff = float(np.mean(mine) - np.mean(theirs)) if mine and theirs else math.nan
-    return {"baseline": ref == label, "diff": diff,
-            "p_value": math.nan if ref == label else stats.welch_p(mine, theirs)}
+    d = stats.difference(mine, theirs)
+    own = ref == label
+    return {"baseline": own, "diff": d.diff,
+            "diff_low": math.nan if own else d.low, "diff_high": math.nan if own else d.high,
+            "hedges_g": math.nan if own else d.hedges_g,
+            "p_value": math.nan if own else stats.welch_p(mine, theirs)}
 
 
 def _groups(labels: pd.DataFrame):
@@ -148,6 +155,13 @@ def _label_text(labels: pd.Series) -> str:
 
 def _fmt(x: float, scale: float, decimals: int, signed: bool = False) -> str:
     return "" if x is None or math.isnan(x) else f"{x * scale:{'+' if signed else ''}.{decimals}f}"
+
+
+def _interval(lo: float, hi: float, n: int, scale: float, dec: int, signed: bool = False) -> str:
+    """'[lo, hi]'; where a group (or the baseline) has one seed there is none, and it says so."""
+    if not math.isnan(lo):
+        return f"[{_fmt(lo, scale, dec, signed)}, {_fmt(hi, scale, dec, signed)}]"
+    return "no interval: 1 seed" if n == 1 else ""
 
 
 def _p_text(p: float) -> str:
@@ -173,12 +187,17 @@ def display_frame(table: Table) -> pd.DataFrame:
     out[f"{heading} mean ± std"] = [
         _fmt(m, scale, dec) + ("" if math.isnan(s) else f" ± {_fmt(s, scale, dec)}")
         for m, s in zip(g["mean"], g["std"])]
-    out["95% CI"] = ["" if math.isnan(lo) else f"[{_fmt(lo, scale, dec)}, {_fmt(hi, scale, dec)}]"
-                     for lo, hi in zip(g["ci_low"], g["ci_high"])]
+    out["95% CI"] = [_interval(lo, hi, n, scale, dec)
+                     for lo, hi, n in zip(g["ci_low"], g["ci_high"], g["n"])]
     if table.baseline:
         out["diff vs baseline"] = ["baseline" if b else _fmt(d, scale, dec, signed=True)
                                    for b, d in zip(g["baseline"], g["diff"])]
+        out["diff 95% CI (Welch)"] = [
+            "" if b or math.isnan(d) else _interval(lo, hi, 1, scale, dec, signed=True)
+            for b, d, lo, hi in zip(g["baseline"], g["diff"], g["diff_low"], g["diff_high"])]
         out["p (Welch)"] = [_p_text(p) for p in g["p_value"]]
+        out["p (Holm)"] = [_p_text(p) for p in g["p_holm"]]
+        out["Hedges' g"] = ["" if math.isnan(x) else f"{x:+.2f}" for x in g["hedges_g"]]
     out["not completed"] = [_not_completed(r) for _, r in g.iterrows()]
     return out
 
@@ -193,8 +212,10 @@ def notes(table: Table) -> List[str]:
     """What the numbers mean, the settings every run shares, and every run that did not complete."""
     lines = [f"{_counts_line(table)}; mean ± sample std over completed seeds, 95% CI of the mean "
              "from the t distribution (n-1 df)"
-             + ("; diff = mean - baseline group's mean, p = Welch's two-sided t-test"
-                if table.baseline else "") + "."]
+             + ("; diff = mean - baseline group's mean with its 95% Welch interval, p = Welch's "
+               "two-sided t-test, Holm = p adjusted (Holm-Bonferroni) over every arm compared "
+               "with a baseline, g = Hedges' g (bias-corrected standardised difference)"
+               if table.baseline else "") + "."]
     if table.common:
         lines.append("Same in every run: " + " ".join(f"{k}={v}" for k, v in table.common.items()))
     if len(table.incomplete):

@@ -19,6 +19,7 @@ from .threads import available_cpus, threads_per_job
 log = logging.getLogger("regstudy")
 
 TABLE_FILES = {"markdown": "table.md", "csv": "table.csv"}
+REPORT_FILE = "report.html"
 
 
 class ThreadBudget(Callback):
@@ -39,7 +40,8 @@ class ThreadBudget(Callback):
 
 
 class SweepTable(Callback):
-    """Writes table.md and table.csv (what `regstudy table SWEEP_DIR` prints) into the sweep dir.
+    """Writes table.md and table.csv (what `regstudy table SWEEP_DIR` prints) and report.html
+    (`regstudy report SWEEP_DIR`) into the sweep dir.
 
     Hydra calls `on_multirun_end` only when every job returned; after a failed job run
     `regstudy table` on the directory, which lists failed, diverged and killed runs as such,
@@ -75,3 +77,16 @@ class SweepTable(Callback):
                         type(err).__name__, err, sweep_dir)
             return
         log.info("sweep table: %s", sweep_dir / TABLE_FILES["markdown"])
+        self._write_report(sweep_dir)
+
+    def _write_report(self, sweep_dir: Path) -> None:
+        """The HTML report beside the table; a failure is logged, never raised."""
+        try:
+            from ..report.report_command import write_report
+
+            path = write_report([sweep_dir], sweep_dir / REPORT_FILE, self.metric, self.baseline)
+        except Exception as err:
+            log.warning("could not write the sweep report (%s: %s); run: regstudy report %s",
+                        type(err).__name__, err, sweep_dir)
+            return
+        log.info("sweep report: %s", path)

@@ -1,0 +1,1 @@
+"""Benchmarks and device checks of regstudy: run as `python -m bench.<name>` from the repository root."""

@@ -1,0 +1,175 @@
+"""Everything the report page shows, as plain values for the template: the six sections and
+what could not be shown. Reads run records, summarises with `table.summarize` (the numbers of
+`regstudy table`), draws figures with matplotlib. Torch-free.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import pandas as pd
+
+from .arms import Arm, group_arms, last_gradflow
+from .html import figure_uri
+from .plots import GradFlowSeries, gradflow_figure
+from .runs import load_runs
+from .search import find_searches, read_search
+from .study_facts import commands, environment
+from .study_plots import LEARNING, ZSQ, banded_figure, search_figure
+from .table import BaselineError, Table, display_frame, notes, parse_baseline, summarize, to_csv
+
+TB_DIR = "tb"   # the TensorBoard folder of a run directory
+
+
+def build(dirs: Sequence[Path], out: Path, metric: str = "test_error",
+          baseline: Optional[str] = None, argv: Sequence[str] = ()) -> Dict[str, Any]:
+    """The template's context. Raises NoRunsError when the directories hold no run."""
+    runs = load_runs(dirs)
+    notices: List[str] = []
+    try:
+        table = summarize(runs, metric, parse_baseline(baseline))
+    except BaselineError as err:
+        notices.append(f"No comparison with a baseline: {err}")
+        table = summarize(runs, metric, None)
+    arms = group_arms(runs, table.keys)
+    records = [r for a in arms for r in a.records]
+    notices += _data_notices(runs, metric, arms)
+    context = {
+        "title": "regstudy report: " + ", ".join(str(d) for d in dirs),
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join(["regstudy", "report", *argv]) if argv else "",
+        "dirs": [str(Path(d).resolve()) for d in dirs],
+        "study": _study(dirs, table, records),
+        "table": _table(table),
+        "curves": _figure(arms, LEARNING, "learning curves"),
+        "gradflow": _gradflow(arms),
+        "zsq": _figure(arms, ZSQ, "<z²>"),
+        "searches": [_search(p) for p in find_searches(dirs)],
+        "runs": _runs(runs, table, out),
+    }
+    context["notices"] = notices + [n for key in ("curves", "gradflow", "zsq")
+                                    for n in context[key]["notes"]]
+    return context
+
+
+def _data_notices(runs: pd.DataFrame, metric: str, arms: Sequence[Arm]) -> List[str]:
+    """Completed runs without a usable value of the metric, and differing metric sets."""
+    out = []
+    done = runs[runs["status"] == "completed"]
+    nan = done[done[metric].isna()]
+    if len(nan):
+        out.append(f"{len(nan)} completed run(s) have no finite {metric} (NaN or missing) and are "
+                   "left out of the table's statistics: " + ", ".join(nan["run_dir"]))
+    keysets: Dict[frozenset, List[str]] = {}
+    for arm in arms:
+        for rec in arm.finished(("completed",)):
+            keys = frozenset(k for row in rec["history"] for k in row)
+            keysets.setdefault(keys, []).append(arm.label)
+    if len(keysets) > 1:
+        common = frozenset.intersection(*keysets)
+        extra = sorted({k for ks in keysets for k in ks - common})
+        out.append("The runs recorded different metrics per epoch; figures show each arm's "
+                   "own: recorded by only some runs: " + ", ".join(extra[:20])
+                   + (" ..." if len(extra) > 20 else ""))
+    return out
+
+
+def _study(dirs: Sequence[Path], table: Table, records: Sequence[Dict[str, Any]]) -> Dict:
+    """Section 1: what varied, what was the same, runs by status, commands, environment."""
+    g = table.groups
+    varied = [{"key": k, "values": ", ".join(dict.fromkeys(map(str, g[k])))} for k in table.keys]
+    return {"varied": varied,
+            "common": [{"key": k, "value": v} for k, v in table.common.items()],
+            "statuses": [{"status": s, "n": n} for s, n in table.status_counts.items()],
+            "total": sum(table.status_counts.values()),
+            "commands": commands(dirs, records),
+            "environment": environment(records)}
+
+
+def _table(table: Table) -> Dict[str, Any]:
+    """Section 2: the table as `regstudy table` prints it, and its CSV cells verbatim."""
+    shown = display_frame(table)
+    raw = pd.read_csv(io.StringIO(to_csv(table)), dtype=str, keep_default_na=False)
+    return {"columns": list(shown.columns), "rows": shown.values.tolist(), "notes": notes(table),
+            "csv_columns": list(raw.columns), "csv_rows": raw.values.tolist(),
+            "nkeys": max(len(table.keys), 1), "metric": table.metric,
+            "baseline": " ".join(f"{k}={v}" for k, v in table.baseline.items())}
+
+
+def _figure(arms: Sequence[Arm], panels, what: str) -> Dict[str, Any]:
+    """A seed-banded figure over the completed runs of each arm."""
+    series = [(a.label, [r["history"] for r in a.finished()]) for a in arms]
+    series = [(label, h) for label, h in series if h]
+    if not series:
+        return {"img": None, "notes": [f"No {what}: no completed run with a history."]}
+    fig, missing = banded_figure(series, panels)
+    wanted = {k for p in panels for k, _ in p.keys}
+    if len(missing) == len(series) * len(wanted):
+        return {"img": None, "notes": [f"No {what}: the runs did not record "
+                                       f"{', '.join(sorted(wanted))}."]}
+    one = [label for label, h in series if len(h) == 1]
+    note = [f"{what}: not recorded for " + "; ".join(missing)] if missing else []
+    note += [f"{what}: no band for {', '.join(one)} (1 seed)"] if one else []
+    return {"img": figure_uri(fig), "notes": note}
+
+
+def _gradflow(arms: Sequence[Arm]) -> Dict[str, Any]:
+    series, absent = [], []
+    for arm in arms:
+        flow = last_gradflow(arm.finished(("completed", "diverged", "pruned", "running")))
+        if flow is None:
+            absent.append(arm.label)
+            continue
+        series.append(GradFlowSeries(arm.label, list(flow["mean"]), list(flow["mean"].values()),
+                                     list(flow["max"].values())))
+    notes_ = [f"gradient flow: not recorded for {', '.join(absent)} (diag.enabled=false?)"] \
+        if absent else []
+    if not series:
+        return {"img": None, "notes": notes_}
+    fig = gradflow_figure(series, "|grad| per layer, last recorded epoch")
+    return {"img": figure_uri(fig), "notes": notes_}
+
+
+def _search(path: Path) -> Dict[str, Any]:
+    """Section 5 for one search.json."""
+    s = read_search(path)
+    d = s.data
+    counted = [t for t in s.trials if t["value"] is not None]
+    img = figure_uri(search_figure(s.trials, str(d.get("objective", "objective")),
+                                   str(d.get("direction", "maximize")))) if counted else None
+    notes_ = list(s.problems) + ([] if counted else ["No trial has an objective value to plot."])
+    return {"path": str(path), "study_name": d.get("study_name"), "storage": d.get("storage"),
+            "objective": d.get("objective"), "direction": d.get("direction"),
+            "counts": d.get("counts") or {}, "best": d.get("best") or {}, "img": img,
+            "trials": s.trials, "notes": notes_}
+
+
+def _href(target: Path, out: Path) -> str:
+    """A link that still works when the page is moved together with the runs."""
+    try:
+        return Path(os.path.relpath(target, Path(out).resolve().parent)).as_posix()
+    except ValueError:   # another drive (Windows)
+        return target.as_uri()
+
+
+def _runs(runs: pd.DataFrame, table: Table, out: Path) -> Dict[str, Any]:
+    """Section 6: runs that did not complete with their error line, and a link to every run."""
+    listed = []
+    for _, r in runs.iterrows():
+        run_dir = Path(r["run_dir"])
+        tb = run_dir / TB_DIR
+        seed = r["seed"]
+        listed.append({"dir": str(run_dir), "href": _href(run_dir, out),
+                       "tb": _href(tb, out) if tb.is_dir() else None,
+                       "status": r["status"], "note": r["note"] or "",
+                       "seed": "" if seed is None or (isinstance(seed, float) and math.isnan(seed))
+                       else str(int(seed))})
+    incomplete = [dict(row, group=group) for row, group in
+                  zip([x for x in listed if x["status"] != "completed"],
+                      table.incomplete["group"].tolist())]
+    return {"incomplete": incomplete, "all": listed}

@@ -1,0 +1,63 @@
+"""`regstudy report DIR... --out report.html`: one self-contained HTML page per study."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from .runs import METRICS, NoRunsError
+
+
+def write_report(dirs: Sequence[Path], out: Path, metric: str = "test_error",
+                 baseline: Optional[str] = None, argv: Sequence[str] = ()) -> Path:
+    """Build and write the page; raises NoRunsError when there is no run. Written to a
+    temporary name first, so an existing report is replaced only by a complete one."""
+    import matplotlib
+
+    matplotlib.use("Agg")   # no display needed, and no GUI toolkit imported
+    from .html import render
+    from .page import build
+
+    out = Path(out)
+    text = render(build(dirs, out, metric, baseline, argv))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="regstudy report",
+        description="One self-contained HTML page (figures and CSS inline, works offline) over "
+                    "the runs under DIR...: what was studied, the table of `regstudy table` "
+                    "with Holm-adjusted p-values and Hedges' g, learning curves, gradient flow "
+                    "and <z^2> per arm, the search history where a search.json is present, and "
+                    "every run that did not complete.")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
+                   help="run or sweep directories (searched recursively for metrics.json)")
+    p.add_argument("-o", "--out", type=Path, default=Path("report.html"),
+                   help="output file (default: report.html)")
+    p.add_argument("--metric", choices=METRICS, default="test_error",
+                   help="what the table summarises (default: test_error)")
+    p.add_argument("--baseline", metavar="'KEY=VALUE ...'",
+                   help="the group to compare with, e.g. 'reg=none' (as in regstudy table); "
+                        "a baseline no run has is reported on the page, not an error")
+    return p
+
+
+def main(argv: List[str]) -> int:
+    args = parser().parse_args(argv)
+    try:
+        path = write_report(args.dirs, args.out, args.metric, args.baseline, argv)
+    except NoRunsError as err:
+        print(f"regstudy report: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"regstudy report: error: cannot write {args.out}: {err}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0

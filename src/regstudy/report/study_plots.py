@@ -1,0 +1,146 @@
+"""Figures over arms of a study: seed-banded curves (mean line, min–max band, one colour per
+arm) and an Optuna search's history. Built on `matplotlib.figure.Figure`, headless. Torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from .arms import band
+from .plots import _legend_below
+
+History = Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One axes: history keys drawn with a line style each (e.g. train solid, val dashed)."""
+
+    title: str
+    ylabel: str
+    keys: Tuple[Tuple[str, str], ...]      # (history key, line style)
+    logy: bool = False
+
+
+LEARNING = (Panel("loss", "cross-entropy loss", (("train_loss", "-"), ("val_loss", "--"))),
+            Panel("validation accuracy", "accuracy", (("val_acc", "--"),)))
+ZSQ = (Panel("<z²> on the training batches", "<z²>: mean over sites of mean(z²)",
+             (("zsq/mean", "-"),), logy=True),
+       Panel("<z²> on the validation set", "<z²>", (("zsq_val/mean", "--"),), logy=True))
+
+
+def key_panels(keys: Sequence[str], logy: bool = False) -> Tuple[Panel, ...]:
+    """One panel per history key, for `regstudy plot curves --key K`."""
+    return tuple(Panel(k, k, ((k, "-"),), logy) for k in keys)
+
+
+def banded_figure(arms: Sequence[Tuple[str, Sequence[History]]],
+                  panels: Sequence[Panel]) -> Tuple[Figure, List[str]]:
+    """Each panel: per arm the mean over its runs' histories and a min–max band.
+
+    Returns the figure and what it could not draw ("<arm>: no <key>"), for the page to say."""
+    fig = Figure(figsize=(min(5.5 * len(panels), 16.0), 4.2 + 0.25 * len(arms)))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    missing: List[str] = []
+    for ax, panel in zip(axes, panels):
+        for i, (label, histories) in enumerate(arms):
+            for key, style in panel.keys:
+                b = band(histories, key)
+                if b is None:
+                    missing.append(f"{label}: no {key}")
+                    continue
+                mean = np.where(b.mean > 0, b.mean, np.nan) if panel.logy else b.mean
+                ax.plot(b.epochs, mean, style, color=f"C{i % 10}", marker="o", ms=3)
+                if len(histories) > 1:
+                    ax.fill_between(b.epochs, b.low, b.high, color=f"C{i % 10}", alpha=0.18,
+                                    lw=0)
+        _style_axes(ax, panel)
+    handles = [Line2D([], [], color=f"C{i % 10}", label=f"{label} ({len(h)} run"
+                      f"{'s' if len(h) != 1 else ''})") for i, (label, h) in enumerate(arms)]
+    styles = {style for p in panels for _, style in p.keys}
+    if styles == {"-", "--"}:
+        handles += [Line2D([], [], color="0.3", ls="-", label="training"),
+                    Line2D([], [], color="0.3", ls="--", label="validation")]
+    _fixed_legend_below(fig, handles)
+    return fig, missing
+
+
+def _fixed_legend_below(fig: Figure, handles: List[Line2D]) -> None:
+    """The legend under the axes with margins computed here: constrained layout measures
+    every tick label and took most of the report's time on a log axis."""
+    ncols = 1 if len(handles) > 6 else len(handles)
+    rows = math.ceil(len(handles) / ncols)
+    height = fig.get_figheight()
+    legend_in = 0.25 * rows + 0.75          # legend rows plus the x tick labels and axis label
+    fig.legend(handles=handles, loc="lower center", ncols=ncols, fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.35 / height, wspace=0.28,
+                        bottom=min(legend_in / height, 0.6))
+
+
+def _style_axes(ax, panel: Panel) -> None:
+    ax.set_title(panel.title, fontsize=10)
+    ax.set_ylabel(panel.ylabel)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if panel.logy and ax.has_data():
+        ax.set_yscale("log")
+    if not ax.has_data():
+        ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center", va="center")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def search_figure(trials: Sequence[Mapping[str, Any]], objective: str,
+                  direction: str) -> Figure:
+    """Objective per trial with the best so far, and the objective against each parameter;
+    pruned trials are crosses (their value is the objective when they were stopped)."""
+    params = list(dict.fromkeys(k for t in trials for k in (t.get("params") or {})))
+    fig = Figure(figsize=(min(5.0 * (1 + len(params)), 16.0), 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, 1 + len(params)))
+    done = [t for t in trials if t.get("state") == "complete" and _finite(t.get("value"))]
+    pruned = [t for t in trials if t.get("state") == "pruned" and _finite(t.get("value"))]
+    ax = axes[0]
+    for group, marker, color, label in ((done, "o", "C0", "complete"),
+                                        (pruned, "x", "C3", "pruned")):
+        ax.plot([t["number"] for t in group], [t["value"] for t in group], marker, color=color,
+                ls="none", label=f"{label} ({len(group)})")
+    if done:
+        order = sorted(done, key=lambda t: t["number"])
+        best = (np.maximum if direction == "maximize" else np.minimum).accumulate(
+            [t["value"] for t in order])
+        ax.step([t["number"] for t in order], best, where="post", color="k", lw=1,
+                label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(objective)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+    for ax, name in zip(axes[1:], params):
+        _param_panel(ax, name, done, pruned, objective)
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    return fig
+
+
+def _param_panel(ax, name: str, done: Sequence[Mapping[str, Any]],
+                 pruned: Sequence[Mapping[str, Any]], objective: str) -> None:
+    values: Dict[str, List[float]] = {}
+    for group, marker, color in ((done, "o", "C0"), (pruned, "x", "C3")):
+        xs = [(t["params"] or {}).get(name) for t in group]
+        keep = [(x, t["value"]) for x, t in zip(xs, group) if _finite(x)]
+        ax.plot([x for x, _ in keep], [v for _, v in keep], marker, color=color, ls="none")
+        values.setdefault("x", []).extend(x for x, _ in keep)
+    xs = np.asarray(values.get("x", []), dtype=float)
+    if xs.size and (xs > 0).all() and xs.max() / xs.min() > 100:
+        ax.set_xscale("log")
+    ax.set_xlabel(name)
+    ax.set_ylabel(objective)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
