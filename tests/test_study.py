@@ -158,44 +158,48 @@ def test_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(tmp_path, ca
     assert not out.exists()
 
 
-def _fake_search(sweep_dir: Path, strength: float, n_trials: int = 2) -> None:
-    """What the search sweeper leaves at the end of a search (contract C2)."""
-    sweep_dir.mkdir(parents=True)
-    (sweep_dir / "search.json").write_text(json.dumps({
-        "study_name": "s", "storage": f"sqlite:///{sweep_dir}/optuna.db",
-        "objective": "best_val_acc", "direction": "maximize", "n_trials": n_trials,
-        "best": {"number": 1, "value": 0.9, "params": {"reg.l2.strength": strength},
-                 "overrides": [f"reg.l2.strength={strength}"], "run_dir": str(sweep_dir / "1")},
-        "counts": {"complete": n_trials, "pruned": 0, "failed": 0, "diverged": 0},
-        "trials": []}))
+def _mtimes(root: Path) -> dict:
+    return {p.parent: p.stat().st_mtime_ns for p in root.rglob("metrics.json")}
 
 
 @pytest.mark.slow
-def test_final_stage_trains_the_chosen_config_on_fresh_seeds_and_resumes(tmp_path, capsys,
-                                                                          mnist_root):
-    """Stage 1 already done (its search.json on disk): stages 2 and 3 train each arm's chosen
-    config on the final seeds; the same command again retrains nothing."""
+def test_tiny_study_end_to_end_then_resumes_without_retraining(tmp_path, capsys, mnist_root):
+    """Two arms (none, l2), 2 Optuna trials, 1 epoch, 2 final seeds on a few hundred real MNIST
+    images; then the same command after losing one final run retrains that run only."""
     out = tmp_path / "study"
-    _fake_search(out / "tune" / "l2", 0.003)
     argv = ["experiment=kung_regularization", *TINY_STUDY, "study.only=[l2]",
             "study.tune.trials=2", "study.final.seeds=2", "study.ablation=",
             "hydra/launcher=basic", "--dir", str(out)]
-    assert main(argv) == 0
-    runs = sorted(p.parent for p in (out / "final").glob("*/metrics.json"))
-    records = [read_metrics(r) for r in runs]
+    assert main(argv) == 0, capsys.readouterr().err
+    search = json.loads((out / "tune" / "l2" / "search.json").read_text())
+    assert search["n_trials"] == 2 and sum(search["counts"].values()) == 2
+    assert not (out / "tune" / "none").exists()                  # nothing to tune
+    chosen = search["best"]["params"]["reg.l2.strength"]
+    assert 1e-7 <= chosen <= 1e-1
+    finals = sorted(p.parent for p in (out / "final").glob("*/metrics.json"))
+    records = [read_metrics(r) for r in finals]
     assert sorted((r["seed"], r["config"]["reg"]["l2"] is not None) for r in records) == \
-        [(1000, False), (1000, True), (1001, False), (1001, True)]
+        [(1000, False), (1000, True), (1001, False), (1001, True)]   # fresh seeds, not seed 0
     assert all(r["status"] == "completed" and r["test_acc"] > 0.3 for r in records)  # learned
     assert {r["config"]["reg"]["l2"]["strength"] for r in records if r["config"]["reg"]["l2"]} \
-        == {0.003}
+        == {chosen}
     table = (out / "table.md").read_text()
     assert "| none" in table and "| l2" in table and "baseline" in table
     doc = json.loads((out / "study.json").read_text())
-    assert doc["arms"]["l2"]["chosen"] == ["reg.l2.strength=0.003"]
+    assert doc["arms"]["l2"]["chosen"] == search["best"]["overrides"]
     assert doc["arms"]["l2"]["tuning"]["trials"] == 2 and doc["arms"]["l2"]["final"]["n"] == 2
-    assert doc["arms"]["none"]["final"]["n"] == 2
-    stamps = {r: (r / "metrics.json").stat().st_mtime_ns for r in runs}
+    assert doc["arms"]["none"]["final"]["n"] == 2 and "tuning" not in doc["arms"]["none"]
+    assert (out / "study.md").read_text().count("| l2 |") == 1
+
+    before = _mtimes(out)
+    lost = finals[-1]
+    import shutil
+
+    shutil.rmtree(lost)                                          # as if killed before it ran
     capsys.readouterr()
     assert main(argv) == 0
-    assert "finished before" in capsys.readouterr().out
-    assert {r: (r / "metrics.json").stat().st_mtime_ns for r in runs} == stamps
+    assert "tune l2: finished before" in capsys.readouterr().out
+    after = _mtimes(out)
+    assert set(after) == set(before)
+    assert {d for d in after if after[d] != before.get(d)} == {lost}   # only the lost run
+    assert json.loads((out / "tune" / "l2" / "search.json").read_text())["n_trials"] == 2

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .process import run_logged, say, warn
+from .process import say, warn
 from .spec import Study
 
 REPORT_FILE = "report.html"
@@ -55,8 +55,8 @@ def write_tables(study: Study, root: Path, ablation: Optional[Dict[str, Any]]) -
 
 
 def write_report(study: Study, root: Path, log: Path) -> Optional[Path]:
-    """The HTML page of the final runs (`regstudy report`), when that command is installed."""
-    import sys
+    """The HTML page of the final runs (`regstudy report`, in process), when it is installed."""
+    import contextlib
 
     from ..cli import COMMANDS
 
@@ -64,9 +64,17 @@ def write_report(study: Study, root: Path, log: Path) -> Optional[Path]:
         warn("`regstudy report` is not available in this version: no report.html")
         return None
     out = root / REPORT_FILE
-    argv = [sys.executable, "-m", "regstudy.cli", "report", str(root / "final"), "--out", str(out),
-            "--baseline", f"arm={study.baseline}", "--metric", study.metric]
-    if run_logged(argv, log) != 0 or not out.is_file():
+    argv = [str(root / "final"), "--out", str(out), "--baseline", f"arm={study.baseline}",
+            "--metric", study.metric]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as stream, contextlib.redirect_stdout(stream), \
+            contextlib.redirect_stderr(stream):
+        try:
+            code = COMMANDS["report"](argv)
+        except Exception as err:   # the tables are written: a figure problem must not lose them
+            print(f"{type(err).__name__}: {err}")
+            code = 1
+    if code or not out.is_file():
         warn(f"regstudy report failed; see {log}")
         return None
     say(f"report: {out}")
