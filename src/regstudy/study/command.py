@@ -68,10 +68,11 @@ def quote_spaces(overrides: List[str]) -> List[str]:
     """study.space.reg.l2.strength=interval(...) is a string for the study, not a sweep of it."""
     out = []
     for ov in overrides:
-        key, _, value = ov.partition("=")
-        if key.lstrip("+~").startswith(QUOTED_STUDY_KEYS) and value and not re.match(r"^['\"\[]", value):
+        key, sep, value = ov.partition("=")
+        quoted = re.match(r"^['\"\[]", value)
+        if key.lstrip("+~").startswith(QUOTED_STUDY_KEYS) and value and not quoted:
             value = "'" + value.replace("'", "\\'") + "'"
-        out.append(f"{key}={value}" if _ else ov)
+        out.append(f"{key}={value}" if sep else ov)
     return out
 
 
@@ -153,7 +154,7 @@ def run_study(study: Study, base: List[str], root: Path, command: str) -> Dict[s
               study.baseline, "final")
     ablation = None
     if ablated:
-        source = next(iter(ablated)).rsplit("_minus_", 1)[0]
+        source = next(iter(ablated.values()))[0].source
         run_final(study, base, layout, list(ablated), layout.ablation, source, "ablation")
         ablation = {"of": source, "arms": list(ablated)}
     grid = {a.name: layout.grid(a.name) for a in run_grid(study, base, layout)} \
@@ -162,6 +163,8 @@ def run_study(study: Study, base: List[str], root: Path, command: str) -> Dict[s
     write_report(study, root, layout.log("report"))
     arms = {a.name: arm_entry(a, searches.get(a.name), chosen[a.name], rows.get(a.name))
             for a in study.arms}
+    for name, (arm, overrides) in ablated.items():   # remove-one arms at the combination's values
+        arms[name] = arm_entry(arm, None, overrides, rows.get(name))
     doc = {"name": study.name, "command": command, "commit": _git_commit(),
            "overrides": base, "baseline": study.baseline, "metric": study.metric,
            "budget": {"trials": study.trials, "tune_epochs": study.tune_epochs,

@@ -25,8 +25,8 @@ def run_logged(argv: List[str], log_path: Path, env: Optional[Dict[str, str]] = 
     with open(log_path, "a") as log:
         log.write("$ " + " ".join(argv) + "\n")
         log.flush()
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         try:
             return proc.wait()
         except KeyboardInterrupt:

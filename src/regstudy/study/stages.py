@@ -100,9 +100,9 @@ def run_tuning(study: Study, base: List[str], layout: Layout) -> Dict[str, Dict[
 
 
 def write_arms(study: Study, composer: Composer, searches: Dict[str, Dict[str, Any]],
-               layout: Layout) -> Tuple[Dict[str, List[str]], Dict[str, List[str]]]:
+               layout: Layout) -> Tuple[Dict[str, List[str]], Dict[str, Tuple[Arm, List[str]]]]:
     """Every arm's chosen config as DIR/conf/arm/NAME.yaml; (arm -> overrides) for the main
-    arms and for the ablation arms."""
+    arms, and (name -> (arm, overrides)) for the ablation arms."""
     chosen = {a.name: list(searches[a.name]["best"]["overrides"]) if a.tuned else []
               for a in study.arms}
     for arm in study.arms:
@@ -110,7 +110,7 @@ def write_arms(study: Study, composer: Composer, searches: Dict[str, Dict[str, A
                 + (" ".join(chosen[arm.name]) + " (best on validation)" if arm.tuned
                    else "(nothing to tune)"))
         write_arm(layout.conf, arm.name, arm_node(composer, arm.regs, chosen[arm.name]), note)
-    ablated: Dict[str, List[str]] = {}
+    ablated: Dict[str, Tuple[Arm, List[str]]] = {}
     if study.ablation:
         source = (best_combination(study, searches) if study.ablation == "best"
                   else next((a for a in study.arms if a.name == study.ablation), None))
@@ -120,7 +120,7 @@ def write_arms(study: Study, composer: Composer, searches: Dict[str, Dict[str, A
         for arm, overrides in ablation_arms(composer, source, chosen[source.name]):
             note = f"{arm.name}: {source.name} at its tuned values without one regularizer"
             write_arm(layout.conf, arm.name, arm_node(composer, arm.regs, overrides), note)
-            ablated[arm.name] = overrides
+            ablated[arm.name] = (arm, overrides)
     return chosen, ablated
 
 

@@ -37,19 +37,25 @@ def arm_table(dirs: List[Path], metric: str, baseline: str, arms: Optional[List[
     return summarize(runs, metric, {"arm": baseline})
 
 
+def _rows(table) -> Dict[str, Dict[str, Any]]:
+    return {r["arm"]: {k: _clean(v) for k, v in r.items() if k != "arm"}
+            for r in table.groups.to_dict("records")}
+
+
 def write_tables(study: Study, root: Path, ablation: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """table.md (+ table_ablation.md); returns the per-arm rows of the final table."""
+    """table.md (+ table_ablation.md); returns each arm's row of its table (ablation arms:
+    of the ablation table, against the combination they come from)."""
     from ..report.table import to_markdown
 
     table = arm_table([root / "final"], study.metric, study.baseline)
     (root / "table.md").write_text(to_markdown(table))
     say(f"table: {root / 'table.md'}")
-    rows = {r["arm"]: {k: _clean(v) for k, v in r.items() if k != "arm"}
-            for r in table.groups.to_dict("records")}
+    rows = _rows(table)
     if ablation:
         names = [ablation["of"], *ablation["arms"]]
         abl = arm_table([root / "final", root / "ablation"], study.metric, ablation["of"], names)
         (root / "table_ablation.md").write_text(to_markdown(abl))
+        rows.update({k: v for k, v in _rows(abl).items() if k != ablation["of"]})
         say(f"ablation table: {root / 'table_ablation.md'}")
     return rows
 
@@ -118,6 +124,12 @@ def _fmt_params(entry: Dict[str, Any]) -> str:
     return " ".join(entry["chosen"]) or "(defaults)"
 
 
+def _trials_text(tuning: Dict[str, Any], counts: str, source: Optional[str]) -> str:
+    if tuning:
+        return f"{tuning.get('trials', '')} ({counts})"
+    return f"values of {source} (ablation)" if source else "not tuned"
+
+
 def study_markdown(doc: Dict[str, Any], root: Path) -> str:
     """study.md: the plan, what each arm got and the tables, readable without the JSON."""
     lines = [f"# Study {doc['name']}", "", f"Command: `{doc['command']}`", "",
@@ -133,7 +145,7 @@ def study_markdown(doc: Dict[str, Any], root: Path) -> str:
         counts = "/".join(str(c.get(k, 0)) for k in ("complete", "pruned", "failed", "diverged"))
         lines.append(f"| {name} | {', '.join(e['regularizers'])} | {_fmt_params(e)} | "
                      f"{t.get('best_value', '')} | {t.get('best_trial', '')} | "
-                     f"{(str(t.get('trials', '')) + ' (' + counts + ')') if t else 'not tuned'} |")
+                     f"{_trials_text(t, counts, e.get('source'))} |")
     for title, file in [("Final runs (test set)", "table.md"),
                         ("Remove-one ablation", "table_ablation.md")]:
         if (root / file).is_file():
