@@ -14,6 +14,7 @@ from regstudy.study.command import load, main, quote_spaces
 from regstudy.study.commands import final_overrides, grid_overrides, tune_overrides
 from regstudy.study.compose import Composer
 from regstudy.study.estimate import Timing, cpu_seconds, run_counts
+from regstudy.study.plan_text import print_plan
 from regstudy.study.spec import Arm, StudyError, read_study
 
 from .conftest import read_metrics
@@ -146,6 +147,27 @@ def test_run_counts_and_cpu_time_extrapolate_from_the_timing():
     assert cpu_seconds(counts, timing)["tune"] == pytest.approx(4 * per_run)
 
 
+def test_plan_lists_arms_spaces_budgets_and_the_extrapolated_time(tmp_path, capsys):
+    study, base = _study(["experiment=kung_regularization", "study.only=[l2,bn]",
+                          "study.tune.trials=4", "study.final.seeds=3", "study.ablation="])
+    timing = Timing(0.01, 100, 300, 600, 30, 2.0)
+    seen = []
+
+    def timing_run(overrides, regs):
+        seen.append(regs)
+        return timing
+
+    assert print_plan(study, base, tmp_path / "s", timing_run) == 0
+    text = capsys.readouterr().out
+    assert seen == [["l2"]]                     # the heaviest arm; not the unregularized one
+    assert "bn               reg=[bn_before_relu]  nothing to tune" in text
+    assert "runs tune: 4 x at most 10 epochs" in text and "runs final: 9 x at most 50" in text
+    total = 4 * timing.run_seconds(10) + 9 * timing.run_seconds(50)
+    assert f"CPU time total: at most {total / 60:.1f} min" in text
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
 def test_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(tmp_path, capsys, mnist_root):
     out = tmp_path / "study"
     code = main(["experiment=kung_regularization", *TINY_STUDY, "study.only=[l2]",

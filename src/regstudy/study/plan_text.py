@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List
+from typing import Callable, List
 
-from .estimate import cpu_seconds, measure, run_counts
+from .estimate import Timing, cpu_seconds, measure, run_counts
 from .spec import Study, grid_arms
 
 
@@ -38,15 +38,16 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
-def print_plan(study: Study, base: List[str], root: Path) -> int:
+def print_plan(study: Study, base: List[str], root: Path,
+               timing_run: Callable[[List[str], List[str]], Timing] = measure) -> int:
     """Print the plan, then time a few steps of the heaviest arm and extrapolate."""
     print("\n".join(plan_lines(study, root)))
     counts = run_counts(study)
     for stage, c in counts.items():
         print(f"runs {stage}: {c['runs']} x at most {c['epochs']} epochs")
-    heaviest = max(study.arms, key=lambda a: len(a.regs))
+    heaviest = max(study.arms, key=lambda a: (len(a.regs), a.regs != ["none"]))
     try:
-        timing = measure(base, heaviest.regs)
+        timing = timing_run(base, heaviest.regs)
     except (RuntimeError, OSError, ValueError, KeyError) as err:
         print(f"regstudy study: error: {err}", file=sys.stderr)
         return 2

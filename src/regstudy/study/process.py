@@ -34,6 +34,7 @@ def run_logged(argv: List[str], log_path: Path, env: Optional[Dict[str, str]] = 
             raise
         finally:
             signal.signal(signal.SIGTERM, previous)
+            _end_group(proc.pid)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -45,6 +46,14 @@ def _stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     except ProcessLookupError:
+        pass
+
+
+def _end_group(pgid: int) -> None:
+    """End what the sweep left in its group (joblib's idle workers wait minutes otherwise)."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
         pass
 
 
