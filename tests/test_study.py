@@ -212,6 +212,9 @@ def test_tiny_study_end_to_end_then_resumes_without_retraining(tmp_path, capsys,
     assert doc["arms"]["l2"]["tuning"]["trials"] == 2 and doc["arms"]["l2"]["final"]["n"] == 2
     assert doc["arms"]["none"]["final"]["n"] == 2 and "tuning" not in doc["arms"]["none"]
     assert (out / "study.md").read_text().count("| l2 |") == 1
+    page = (out / "report.html").read_text()
+    assert "4 runs (4 completed)" in page                        # the final runs, not trials
+    assert search["best"]["overrides"][0] in page               # the value the arm got
 
     before = _mtimes(out)
     lost = finals[-1]

@@ -70,8 +70,9 @@ def write_report(study: Study, root: Path, log: Path) -> Optional[Path]:
         warn("`regstudy report` is not available in this version: no report.html")
         return None
     out = root / REPORT_FILE
-    argv = [str(root / "final"), "--out", str(out), "--baseline", f"arm={study.baseline}",
-            "--metric", study.metric]
+    searches = collect_searches(root)
+    argv = [str(root / "final"), *([str(searches)] if searches else []), "--out", str(out),
+            "--baseline", f"arm={study.baseline}", "--metric", study.metric]
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as stream, contextlib.redirect_stdout(stream), \
             contextlib.redirect_stderr(stream):
@@ -85,6 +86,24 @@ def write_report(study: Study, root: Path, log: Path) -> Optional[Path]:
         return None
     say(f"report: {out}")
     return out
+
+
+def collect_searches(root: Path) -> Optional[Path]:
+    """Each arm's search.json copied to DIR/searches/ARM/ (trial paths made absolute), so the
+    report shows every arm's search (values found, trials taken) beside the final runs
+    without counting the tuning runs in the table."""
+    found = sorted((root / "tune").glob("*/search.json"))
+    if not found:
+        return None
+    for path in found:
+        data = json.loads(path.read_text())
+        for item in [data.get("best") or {}, *(data.get("trials") or [])]:
+            if item.get("run_dir") and not Path(item["run_dir"]).is_absolute():
+                item["run_dir"] = str((path.parent / item["run_dir"]).resolve())
+        target = root / "searches" / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(data, indent=1) + "\n")
+    return root / "searches"
 
 
 def grid_summary(grid_dirs: Dict[str, Path]) -> Dict[str, Any]:
