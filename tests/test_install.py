@@ -65,3 +65,21 @@ def test_installed_copy_composes_configs_from_another_folder(wheel, tmp_path):
     assert out.stdout.splitlines()[0].startswith(str(site))
     assert "  name: vgg38" in out.stdout and "  blocks_per_stage: 5" in out.stdout
     assert "    placement: bn_after_act" in out.stdout
+
+
+def test_wheel_carries_the_optuna_sweeper_plugin(wheel, tmp_path):
+    """Hydra finds plugins only under hydra_plugins/: the wheel ships it and an installed copy
+    composes `search=l2` with regstudy's Optuna sweeper."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    plugin = {f"hydra_plugins/{p.relative_to(REPO / 'src' / 'hydra_plugins').as_posix()}"
+              for p in (REPO / "src" / "hydra_plugins").rglob("*.py")}
+    assert plugin and plugin - names == set()
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                    str(site), str(wheel)], check=True, capture_output=True, timeout=300)
+    out = subprocess.run([sys.executable, "-m", "regstudy.cli", "train", "--cfg", "hydra",
+                          "search=l2"], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "_target_: hydra_plugins.regstudy_search.optuna_sweeper.OptunaSweeper" in out.stdout
+    assert "reg.l2.strength: tag(log, interval(1e-6, 1e-1))" in out.stdout

@@ -7,6 +7,7 @@ a trial whose process was killed is found and failed.
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -28,9 +29,24 @@ def journal_path(url: str) -> Optional[Path]:
     return None
 
 
+# Errors of two workers creating the same fresh database's tables at once: retried.
+RACES = ("already exists", "duplicate key", "database is locked")
+
+
 def open_storage(url: str, heartbeat_interval: Optional[int] = None,
-                 grace_period: Optional[int] = None):
+                 grace_period: Optional[int] = None, attempts: int = 5):
     """The storage behind `url`; SearchError (one line) when it cannot be opened."""
+    for attempt in range(attempts):
+        try:
+            return _open(url, heartbeat_interval, grace_period)
+        except SearchError as err:
+            if attempt == attempts - 1 or not any(r in str(err) for r in RACES):
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _open(url: str, heartbeat_interval: Optional[int], grace_period: Optional[int]):
     import optuna
 
     path = journal_path(url)
