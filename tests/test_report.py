@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from .conftest import run_cli
@@ -44,6 +45,9 @@ def test_page_has_every_section_and_the_numbers_of_regstudy_table(tmp_path):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert " ".join(c for c in cells if c) in text_of(html)
     text = text_of(html)
+    # final <z^2> per arm: history(scale) has zsq/mean = 10 * scale * epoch, last epoch 3
+    final = [30 * (1 + 1 + 0.1 * s) for s in range(len(ARMS["l2"]))]
+    assert f"reg=l2 {np.mean(final):.4g} ± {np.std(final, ddof=1):.2g} (n=2)" in text
     assert "no interval: 1 seed" in text and "p (Holm)" in text and "Hedges' g" in text
     assert "threads 1 " in text and "git commit not recorded in the run records" in text
 
@@ -85,7 +89,8 @@ def test_search_history_from_search_json(tmp_path):
                                                   (3e-2, "fail", None)]):
         run = write_record(sweep / str(n), [f"reg.l2.strength={strength}", "reg=l2"],
                            status="pruned" if state == "pruned" else "completed",
-                           best_val_acc=0.5 if state == "pruned" else value)
+                           best_val_acc=0.5 if state == "pruned" else value,
+                           stop_reason="median pruner at epoch 1")
         trials.append({"number": n, "state": state, "value": value,
                        "params": {"reg.l2.strength": strength}, "run_dir": str(run)})
     (sweep / "search.json").write_text(json.dumps({
@@ -99,7 +104,19 @@ def test_search_history_from_search_json(tmp_path):
     assert "data:image/png;base64," in section
     text = text_of(section)
     assert "3 complete, 1 pruned, 1 failed" in text and "reg.l2.strength=0.001" in text
+    assert "5 runs (4 completed, 1 pruned)" in text_of(html)   # a status of its own, not "other"
+    runs = text_of(html[html.index('<section id="runs">'):])
+    assert re.search(r"pruned reg\.l2\.strength=0\.1 0 median pruner at epoch 1", runs)
     assert re.search(r"2 pruned 0\.5 ", text)      # the pruned trial's value from its record
+
+
+def test_sweep_end_report_failure_is_logged_not_raised(tmp_path, caplog):
+    from regstudy.sweep.callbacks import SweepTable
+
+    (tmp_path / "empty").mkdir()
+    SweepTable()._write_report(tmp_path / "empty")          # no run: NoRunsError inside
+    assert "could not write the sweep report" in caplog.text
+    assert not (tmp_path / "empty" / "report.html").exists()
 
 
 def test_report_does_not_import_torch(tmp_path):

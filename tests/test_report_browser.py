@@ -6,6 +6,7 @@ The screenshot stays in the test's temp dir (report.png)."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -88,6 +89,9 @@ def test_report_in_a_real_browser(sweep, browser, tmp_path):
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(1366, min(height + 100, 12000))
     assert browser.save_screenshot(str(tmp_path / "report.png"))
+    pdf = base64.b64decode(browser.print_page())      # printable: Chromium's print to PDF
+    (tmp_path / "report.pdf").write_bytes(pdf)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
 
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []

@@ -94,6 +94,17 @@ def band(histories: Sequence[Sequence[Mapping[str, Any]]], key: str) -> Optional
                 len([h for h in histories if any(key in row for row in h)]))
 
 
+def final_values(records: Sequence[Mapping[str, Any]], key: str) -> List[float]:
+    """`key` at each run's last epoch that has a finite value of it."""
+    out = []
+    for rec in records:
+        values = [row.get(key) for row in rec.get("history") or []]
+        finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        if finite:
+            out.append(finite[-1])
+    return out
+
+
 def last_gradflow(records: Sequence[Mapping[str, Any]]) -> Optional[Dict[str, Dict[str, float]]]:
     """Mean |grad| per layer at each run's last recorded epoch, averaged over runs (and the
     largest max |grad|); layers in forward order. None when no run recorded gradient flow."""

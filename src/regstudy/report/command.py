@@ -29,8 +29,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="regstudy table",
         description="Group the runs under DIR... by the overrides that vary apart from the seed, "
-                    "and print per group: completed seeds, mean ± std, 95%% CI (t distribution), "
-                    "and the difference to a baseline group with Welch's t-test p-value. Runs that "
+                    "and print per group: completed seeds, mean ± std, 95% CI (t distribution), "
+                    "and the difference to a baseline group with its 95% Welch interval, Welch's "
+                    "t-test p-value, Holm's adjusted p-value over every arm compared with a "
+                    "baseline, and Hedges' g. Runs that "
                     "failed, diverged or were killed are counted and listed, never dropped.")
     p.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
                    help="run or sweep directories (searched recursively for metrics.json)")

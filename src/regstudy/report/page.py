@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from .arms import Arm, group_arms, last_gradflow
+from . import stats
+from .arms import Arm, final_values, group_arms, last_gradflow
 from .html import figure_uri
 from .plots import GradFlowSeries, gradflow_figure
 from .runs import load_runs
@@ -49,6 +50,7 @@ def build(dirs: Sequence[Path], out: Path, metric: str = "test_error",
         "curves": _figure(arms, LEARNING, "learning curves"),
         "gradflow": _gradflow(arms),
         "zsq": _figure(arms, ZSQ, "<z²>"),
+        "zsq_final": _finals(arms, ("zsq/mean", "zsq_val/mean")),
         "searches": [_search(p) for p in find_searches(dirs)],
         "runs": _runs(runs, table, out),
     }
@@ -101,27 +103,49 @@ def _table(table: Table) -> Dict[str, Any]:
             "baseline": " ".join(f"{k}={v}" for k, v in table.baseline.items())}
 
 
+def _colors(arms: Sequence[Arm]) -> Dict[str, str]:
+    """One colour per arm, the same in every figure of the page."""
+    return {a.label: f"C{i % 10}" for i, a in enumerate(arms)}
+
+
 def _figure(arms: Sequence[Arm], panels, what: str) -> Dict[str, Any]:
     """A seed-banded figure over the completed runs of each arm."""
     series = [(a.label, [r["history"] for r in a.finished()]) for a in arms]
     series = [(label, h) for label, h in series if h]
     if not series:
         return {"img": None, "notes": [f"No {what}: no completed run with a history."]}
-    fig, missing = banded_figure(series, panels)
+    colors = _colors(arms)
+    fig, missing = banded_figure(series, panels, [colors[label] for label, _ in series])
     wanted = {k for p in panels for k, _ in p.keys}
     if len(missing) == len(series) * len(wanted):
         return {"img": None, "notes": [f"No {what}: the runs did not record "
                                        f"{', '.join(sorted(wanted))}."]}
     one = [label for label, h in series if len(h) == 1]
     note = [f"{what}: not recorded for " + "; ".join(missing)] if missing else []
-    note += [f"{what}: no band for {', '.join(one)} (1 seed)"] if one else []
+    if one:
+        note.append(f"{what}: no band (every arm has 1 seed)" if len(one) == len(series)
+                    else f"{what}: no band for {', '.join(one)} (1 seed)")
     return {"img": figure_uri(fig), "notes": note}
+
+
+def _finals(arms: Sequence[Arm], keys: Sequence[str]) -> List[Dict[str, str]]:
+    """Per arm, each key at the last epoch: mean ± std over completed seeds (n)."""
+    rows = []
+    for arm in arms:
+        cells = {}
+        for key in keys:
+            s = stats.summarize(final_values(arm.finished(), key))
+            cells[key] = "" if s.n == 0 else f"{s.mean:.4g}" + (
+                f" ± {s.std:.2g}" if s.n > 1 else "") + f" (n={s.n})"
+        if any(cells.values()):
+            rows.append({"arm": arm.label, "values": [cells[k] for k in keys]})
+    return rows
 
 
 def _gradflow(arms: Sequence[Arm]) -> Dict[str, Any]:
     series, absent = [], []
     for arm in arms:
-        flow = last_gradflow(arm.finished(("completed", "diverged", "pruned", "running")))
+        flow = last_gradflow(arm.finished())
         if flow is None:
             absent.append(arm.label)
             continue
@@ -131,7 +155,9 @@ def _gradflow(arms: Sequence[Arm]) -> Dict[str, Any]:
         if absent else []
     if not series:
         return {"img": None, "notes": notes_}
-    fig = gradflow_figure(series, "|grad| per layer, last recorded epoch")
+    colors = _colors(arms)
+    fig = gradflow_figure(series, "|grad| per layer, last recorded epoch",
+                          [colors[s.label] for s in series])
     return {"img": figure_uri(fig), "notes": notes_}
 
 

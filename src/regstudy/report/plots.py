@@ -42,19 +42,21 @@ def _positive(values: Sequence[float]) -> np.ndarray:
     return np.where(np.isfinite(arr) & (arr > 0), arr, np.nan)
 
 
-def gradflow_figure(series: Sequence[GradFlowSeries], title: str = "Gradient flow") -> Figure:
+def gradflow_figure(series: Sequence[GradFlowSeries], title: str = "Gradient flow",
+                    colors: Sequence[str] | None = None) -> Figure:
     """Mean (solid) and max (dashed) |grad| per layer on a log axis, one colour per series.
 
     Layer names label the x axis when every series has the same layers; otherwise (e.g. VGG_08
-    against VGG_38) the axis is the layer index in forward order.
+    against VGG_38) the axis is the layer index in forward order. `colors`: one per series
+    (default C0, C1, ...), so a report can keep an arm's colour across its figures.
     """
+    colors = list(colors) if colors else [f"C{i % 10}" for i in range(len(series))]
     longest = max(len(s.layers) for s in series)
     fig = Figure(figsize=(min(max(6.0, 0.3 * longest + 2.5), 24.0), 5.0 + 0.25 * len(series)),
                  layout="constrained")
     ax = fig.add_subplot()
     drawn = False
-    for i, s in enumerate(series):
-        color = f"C{i % 10}"
+    for s, color in zip(series, colors):
         x = np.arange(len(s.layers))
         mean, peak = _positive(s.mean), _positive(s.max)
         drawn = drawn or not (np.isnan(mean).all() and np.isnan(peak).all())
@@ -73,8 +75,8 @@ def gradflow_figure(series: Sequence[GradFlowSeries], title: str = "Gradient flo
     ax.set_ylabel("|grad|  (solid: mean, dashed: max)")
     ax.grid(True, which="major", alpha=0.3)
     ax.set_title(title)
-    _legend_below(fig, [Line2D([], [], color=f"C{i % 10}", marker="o", ms=3, label=s.label)
-                        for i, s in enumerate(series)])
+    _legend_below(fig, [Line2D([], [], color=c, marker="o", ms=3, label=s.label)
+                        for s, c in zip(series, colors)])
     return fig
 
 

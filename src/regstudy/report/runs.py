@@ -108,6 +108,8 @@ def _note(record: Dict[str, Any]) -> str:
         return f"loss non-finite at epoch {at.get('epoch')} step {at.get('step')}"
     if status == "failed":
         return str(record.get("error", "")).splitlines()[0] if record.get("error") else ""
+    if status in ("pruned", "interrupted") and record.get("stop_reason"):
+        return str(record["stop_reason"]).splitlines()[0]   # why the run was stopped (C1)
     if status == "running":
         epochs = len(record.get("history") or [])
         return f"no final record: still running or killed after {epochs} epoch(s)"

@@ -11,12 +11,13 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
 from .arms import band
 from .plots import _legend_below
 
 History = Sequence[Mapping[str, Any]]
+MARKERS = "osD^vP*X"   # per arm, so arms whose lines coincide stay distinguishable
 
 
 @dataclass(frozen=True)
@@ -41,29 +42,33 @@ def key_panels(keys: Sequence[str], logy: bool = False) -> Tuple[Panel, ...]:
     return tuple(Panel(k, k, ((k, "-"),), logy) for k in keys)
 
 
-def banded_figure(arms: Sequence[Tuple[str, Sequence[History]]],
-                  panels: Sequence[Panel]) -> Tuple[Figure, List[str]]:
-    """Each panel: per arm the mean over its runs' histories and a min–max band.
+def banded_figure(arms: Sequence[Tuple[str, Sequence[History]]], panels: Sequence[Panel],
+                  colors: Sequence[str] | None = None) -> Tuple[Figure, List[str]]:
+    """Each panel: per arm the mean over its runs' histories and a min–max band; `colors`:
+    one per arm (default C0, C1, ...).
 
     Returns the figure and what it could not draw ("<arm>: no <key>"), for the page to say."""
     fig = Figure(figsize=(min(5.5 * len(panels), 16.0), 4.2 + 0.25 * len(arms)))
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     missing: List[str] = []
+    colors = list(colors) if colors else [f"C{i % 10}" for i in range(len(arms))]
     for ax, panel in zip(axes, panels):
-        for i, (label, histories) in enumerate(arms):
+        for i, (color, (label, histories)) in enumerate(zip(colors, arms)):
             for key, style in panel.keys:
                 b = band(histories, key)
                 if b is None:
                     missing.append(f"{label}: no {key}")
                     continue
                 mean = np.where(b.mean > 0, b.mean, np.nan) if panel.logy else b.mean
-                ax.plot(b.epochs, mean, style, color=f"C{i % 10}", marker="o", ms=3)
+                ax.plot(b.epochs, mean, style, color=color, marker=MARKERS[i % len(MARKERS)],
+                        ms=4, mfc="none" if i % 2 else color)
                 if len(histories) > 1:
-                    ax.fill_between(b.epochs, b.low, b.high, color=f"C{i % 10}", alpha=0.18,
-                                    lw=0)
+                    ax.fill_between(b.epochs, b.low, b.high, color=color, alpha=0.18, lw=0)
         _style_axes(ax, panel)
-    handles = [Line2D([], [], color=f"C{i % 10}", label=f"{label} ({len(h)} run"
-                      f"{'s' if len(h) != 1 else ''})") for i, (label, h) in enumerate(arms)]
+    handles = [Line2D([], [], color=c, marker=MARKERS[i % len(MARKERS)], ms=4,
+                      mfc="none" if i % 2 else c,
+                      label=f"{label} ({len(h)} run{'s' if len(h) != 1 else ''})")
+               for i, (c, (label, h)) in enumerate(zip(colors, arms))]
     styles = {style for p in panels for _, style in p.keys}
     if styles == {"-", "--"}:
         handles += [Line2D([], [], color="0.3", ls="-", label="training"),
@@ -80,7 +85,8 @@ def _fixed_legend_below(fig: Figure, handles: List[Line2D]) -> None:
     height = fig.get_figheight()
     legend_in = 0.25 * rows + 0.75          # legend rows plus the x tick labels and axis label
     fig.legend(handles=handles, loc="lower center", ncols=ncols, fontsize=8, frameon=False)
-    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.35 / height, wspace=0.28,
+    fig.subplots_adjust(left=1.0 / fig.get_figwidth(), right=0.98, top=1 - 0.35 / height,
+                        wspace=0.32,
                         bottom=min(legend_in / height, 0.6))
 
 
@@ -91,6 +97,11 @@ def _style_axes(ax, panel: Panel) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if panel.logy and ax.has_data():
         ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        if high < 10 * low:   # within a decade log ticks would all read 10^k: plain numbers
+            ax.yaxis.set_major_locator(MaxNLocator(6))
+            ax.yaxis.set_minor_locator(NullLocator())
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
     if not ax.has_data():
         ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center", va="center")
     ax.grid(True, which="major", alpha=0.3)

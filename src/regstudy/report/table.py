@@ -20,7 +20,8 @@ from . import stats
 from .runs import METRICS
 
 DEFAULT_LABEL = "(default)"   # a key some runs override and this one does not
-STATUSES = ("completed", "diverged", "failed", "running", "missing", "unreadable")
+STATUSES = ("completed", "diverged", "failed", "pruned", "interrupted", "running", "missing",
+            "unreadable")
 
 # metric -> (heading, scale for display, decimals)
 DISPLAY = {
@@ -157,6 +158,14 @@ def _fmt(x: float, scale: float, decimals: int, signed: bool = False) -> str:
     return "" if x is None or math.isnan(x) else f"{x * scale:{'+' if signed else ''}.{decimals}f}"
 
 
+def _fewest_seeds(table: Table) -> List[int]:
+    """Per group, the smaller n of the group and its baseline group."""
+    g = table.groups
+    n_of = {tuple(r[k] for k in table.keys): r["n"] for _, r in g.iterrows()}
+    return [min(r["n"], n_of.get(tuple(table.baseline.get(k, r[k]) for k in table.keys), 0))
+            for _, r in g.iterrows()]
+
+
 def _interval(lo: float, hi: float, n: int, scale: float, dec: int, signed: bool = False) -> str:
     """'[lo, hi]'; where a group (or the baseline) has one seed there is none, and it says so."""
     if not math.isnan(lo):
@@ -193,8 +202,9 @@ def display_frame(table: Table) -> pd.DataFrame:
         out["diff vs baseline"] = ["baseline" if b else _fmt(d, scale, dec, signed=True)
                                    for b, d in zip(g["baseline"], g["diff"])]
         out["diff 95% CI (Welch)"] = [
-            "" if b or math.isnan(d) else _interval(lo, hi, 1, scale, dec, signed=True)
-            for b, d, lo, hi in zip(g["baseline"], g["diff"], g["diff_low"], g["diff_high"])]
+            "" if b or math.isnan(d) else _interval(lo, hi, n, scale, dec, signed=True)
+            for b, d, lo, hi, n in zip(g["baseline"], g["diff"], g["diff_low"], g["diff_high"],
+                                       _fewest_seeds(table))]
         out["p (Welch)"] = [_p_text(p) for p in g["p_value"]]
         out["p (Holm)"] = [_p_text(p) for p in g["p_holm"]]
         out["Hedges' g"] = ["" if math.isnan(x) else f"{x:+.2f}" for x in g["hedges_g"]]
