@@ -4,6 +4,11 @@ dry-run estimate, and stages 2-3 (plus resume) on real MNIST subsets."""
 from __future__ import annotations
 
 import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +22,7 @@ from regstudy.study.estimate import Timing, cpu_seconds, run_counts
 from regstudy.study.plan_text import print_plan
 from regstudy.study.spec import Arm, StudyError, read_study
 
-from .conftest import read_metrics
+from .conftest import REPO, read_metrics
 
 TINY_STUDY = ["dataset.subset=300", "dataset.val_size=300", "dataset.test_subset=300",
               "trainer.batch_size=50", "trainer.eval_batch_size=300", "diag.enabled=false",
@@ -184,15 +189,34 @@ def _mtimes(root: Path) -> dict:
     return {p.parent: p.stat().st_mtime_ns for p in root.rglob("metrics.json")}
 
 
+def _start_and_kill_after_tuning(argv: list, search_json: Path) -> int:
+    """Run `regstudy study ARGV` as a user would and SIGTERM it once stage 1 has finished."""
+    proc = subprocess.Popen([sys.executable, "-m", "regstudy.cli", "study", *argv], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not search_json.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=300)
+
+
 @pytest.mark.slow
 def test_tiny_study_end_to_end_then_resumes_without_retraining(tmp_path, capsys, mnist_root):
     """Two arms (none, l2), 2 Optuna trials, 1 epoch, 2 final seeds on a few hundred real MNIST
-    images; then the same command after losing one final run retrains that run only."""
+    images: killed after stage 1, the same command finishes without re-running a trial; after
+    losing one final run, it retrains that run only."""
     out = tmp_path / "study"
     argv = ["experiment=kung_regularization", *TINY_STUDY, "study.only=[l2]",
             "study.tune.trials=2", "study.final.seeds=2", "study.ablation=",
             "hydra/launcher=basic", "--dir", str(out)]
+    assert _start_and_kill_after_tuning(argv, out / "tune" / "l2" / "search.json") != 0
+    assert not (out / "study.json").exists()
+    tuned = _mtimes(out / "tune")
+    assert len(tuned) == 2
     assert main(argv) == 0, capsys.readouterr().err
+    assert "tune l2: finished before" in capsys.readouterr().out
+    assert _mtimes(out / "tune") == tuned                        # no trial re-run
     search = json.loads((out / "tune" / "l2" / "search.json").read_text())
     assert search["n_trials"] == 2 and sum(search["counts"].values()) == 2
     assert not (out / "tune" / "none").exists()                  # nothing to tune
@@ -218,12 +242,8 @@ def test_tiny_study_end_to_end_then_resumes_without_retraining(tmp_path, capsys,
 
     before = _mtimes(out)
     lost = finals[-1]
-    import shutil
-
     shutil.rmtree(lost)                                          # as if killed before it ran
-    capsys.readouterr()
     assert main(argv) == 0
-    assert "tune l2: finished before" in capsys.readouterr().out
     after = _mtimes(out)
     assert set(after) == set(before)
     assert {d for d in after if after[d] != before.get(d)} == {lost}   # only the lost run
