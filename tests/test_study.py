@@ -248,3 +248,42 @@ def test_tiny_study_end_to_end_then_resumes_without_retraining(tmp_path, capsys,
     assert set(after) == set(before)
     assert {d for d in after if after[d] != before.get(d)} == {lost}   # only the lost run
     assert json.loads((out / "tune" / "l2" / "search.json").read_text())["n_trials"] == 2
+
+
+def _plan(sweep_dir: Path, jobs: list, statuses: list) -> None:
+    from regstudy.sweep.plan import write_plan
+
+    write_plan(sweep_dir, jobs)
+    for i, status in enumerate(statuses):
+        if status:
+            (sweep_dir / str(i)).mkdir(parents=True, exist_ok=True)
+            (sweep_dir / str(i) / "metrics.json").write_text(json.dumps({"status": status}))
+
+
+def test_a_final_stage_is_skipped_only_when_every_planned_run_finished(tmp_path):
+    from regstudy.study.stages import _final_jobs, sweep_done
+
+    jobs = [["experiment=x", "+arm=none", "seed=1000"], ["experiment=x", "+arm=l2", "seed=1000"]]
+    expected = _final_jobs(["none", "l2"], [1000])
+    _plan(tmp_path / "a", jobs, ["completed", "pruned"])
+    assert sweep_done(tmp_path / "a", expected)
+    _plan(tmp_path / "b", jobs, ["completed", "interrupted"])           # resumable: re-launch
+    assert not sweep_done(tmp_path / "b", expected)
+    _plan(tmp_path / "c", jobs, ["completed", None])                    # never started
+    assert not sweep_done(tmp_path / "c", expected)
+    assert not sweep_done(tmp_path / "a", _final_jobs(["none", "l2"], [1000, 1001]))  # more seeds
+    assert not sweep_done(tmp_path / "missing", expected)
+
+
+def test_report_gets_each_search_with_absolute_trial_paths(tmp_path):
+    from regstudy.study.summary import collect_searches
+
+    tune = tmp_path / "tune" / "l2"
+    tune.mkdir(parents=True)
+    (tune / "search.json").write_text(json.dumps({
+        "best": {"run_dir": "1"}, "trials": [{"run_dir": "0"}, {"run_dir": str(tune / "1")}]}))
+    copied = json.loads((collect_searches(tmp_path) / "l2" / "search.json").read_text())
+    assert copied["best"]["run_dir"] == str((tune / "1").resolve())
+    assert [t["run_dir"] for t in copied["trials"]] == \
+        [str((tune / "0").resolve()), str(tune / "1")]
+    assert collect_searches(tmp_path / "nothing") is None
