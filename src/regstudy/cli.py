@@ -16,6 +16,8 @@ commands:
   probe   signal and gradient variance at initialization, no training
   plot    figures from run directories: regstudy plot {gradflow,curves} RUN_DIR...
   report  one self-contained HTML page over a study: regstudy report DIR... --out report.html
+  study   a preset's study: tune each arm on validation, re-train the winners on fresh seeds,
+          report: regstudy study experiment=kung_regularization [--dry-run]
 
 options:
   -h, --help     show this message
@@ -54,8 +56,14 @@ def _probe(argv: List[str]) -> int:
     return probe_main(argv)
 
 
+def _study(argv: List[str]) -> int:
+    from .study.command import main as study_main
+
+    return study_main(argv)
+
+
 COMMANDS = {"train": _train, "table": _table, "plot": _plot, "report": _report,
-            "probe": _probe}
+            "probe": _probe, "study": _study}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -8,7 +8,7 @@ composition time, before any data is loaded. This module must not import torch:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -199,6 +199,72 @@ class ProbeConfig:
 
 
 @dataclass
+class StudyTuneConfig:
+    """Stage 1 of `regstudy study`: an Optuna search per arm, on validation only."""
+
+    trials: int = 20
+    # Epochs of each tuning trial (0 = trainer.epochs).
+    epochs: int = 0
+    sampler: str = "tpe"
+    pruner: str = "median"
+    sampler_seed: int = 0
+    # Training seed of every trial; the final seeds never include it.
+    seed: int = 0
+    objective: str = "best_val_acc"
+    direction: str = "maximize"
+
+
+@dataclass
+class StudyFinalConfig:
+    """Stage 2: each arm's best configuration re-trained with fresh seeds and tested."""
+
+    seeds: int = 5
+    # Final seeds are seed_offset, seed_offset + 1, ... (so they differ from tune.seed).
+    seed_offset: int = 1000
+    # Epochs of each final run (0 = trainer.epochs).
+    epochs: int = 0
+    metric: str = "test_error"
+
+
+@dataclass
+class StudyGridConfig:
+    """Optional stage: the source study's own grid, run on validation (knob -> values)."""
+
+    enabled: bool = False
+    values: Dict[str, Any] = field(default_factory=dict)
+    # Arms to run the grid for ([] = every selected arm that has a grid knob).
+    arms: List[str] = field(default_factory=list)
+    # Training seeds tune.seed, tune.seed + 1, ...; epochs are tune.epochs.
+    seeds: int = 1
+
+
+@dataclass
+class StudyConfig:
+    """A fair comparison of regularizers, run by `regstudy study` (empty: no study declared).
+
+    Arms map a name to regularizers (configs/reg options). `space` holds each knob's search
+    space in Hydra sweep syntax, nested as in the config (reg: {l2: {strength: ...}}); an arm
+    searches the knobs of it that it has, or exactly `arm_space[arm]` when given.
+    """
+
+    arms: Dict[str, List[str]] = field(default_factory=dict)
+    # Run only these arms ([] = every arm); the baseline arm is always run.
+    only: List[str] = field(default_factory=list)
+    space: Dict[str, Any] = field(default_factory=dict)
+    arm_space: Dict[str, Any] = field(default_factory=dict)
+    baseline: str = "none"
+    # Remove-one ablation of this arm at its tuned values ("" = none; "best" = the arm of
+    # two or more regularizers best on validation).
+    ablation: str = ""
+    # Overrides every stage's sweep gets: the launcher (joblib here, submitit on a cluster).
+    launcher: List[str] = field(
+        default_factory=lambda: ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])
+    tune: StudyTuneConfig = field(default_factory=StudyTuneConfig)
+    final: StudyFinalConfig = field(default_factory=StudyFinalConfig)
+    grid: StudyGridConfig = field(default_factory=StudyGridConfig)
+
+
+@dataclass
 class SearchConfig:
     """Set by the Optuna sweeper on each trial (null otherwise): the study the run reports its
     per-epoch validation metric to, so the study's pruner can stop it (regstudy.search)."""
@@ -219,6 +285,8 @@ class Config:
     sched: SchedConfig = field(default_factory=SchedConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     diag: DiagConfig = field(default_factory=DiagConfig)
+    # Read by `regstudy study` only; a training run ignores it.
+    study: StudyConfig = field(default_factory=StudyConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     seed: int = 0
     name: str = "run"

@@ -1,0 +1,1 @@
+"""`regstudy study`: tune every arm on validation, re-train the winners on fresh seeds, report."""

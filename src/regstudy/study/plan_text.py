@@ -1,0 +1,62 @@
+"""The plan `regstudy study --dry-run` prints: arms, spaces, budgets, runs, CPU time."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, List
+
+from .estimate import Timing, cpu_seconds, measure, run_counts
+from .spec import Study, grid_arms
+
+
+def plan_lines(study: Study, root: Path) -> List[str]:
+    t = study.tune
+    lines = [f"study {study.name} -> {root}", "arms (baseline first):"]
+    for arm in study.arms:
+        space = ", ".join(f"{k} ~ {v}" for k, v in arm.space.items()) or "nothing to tune"
+        lines.append(f"  {arm.name:<16} reg=[{','.join(arm.regs)}]  {space}")
+    lines += [
+        f"stage 1 tune: {study.trials} trials per tuned arm x {study.tune_epochs} epochs, "
+        f"sampler {t['sampler']} (seed {t['sampler_seed']}), pruner {t['pruner']}, "
+        f"objective {t['objective']} ({t['direction']}) on validation, training seed {t['seed']}",
+        f"stage 2 final: seeds {', '.join(map(str, study.seeds))} x {study.final_epochs} "
+        f"epochs per arm, tested with the best-on-validation weights",
+        f"stage 3: table.md ({study.metric}, against arm={study.baseline}), report.html, "
+        "study.md, study.json"]
+    if study.ablation:
+        lines.append(f"ablation: remove-one of {study.ablation} at its tuned values")
+    if study.grid_enabled:
+        for arm in grid_arms(study):
+            grid = " ".join(f"{k}={v}" for k, v in arm.grid.items())
+            lines.append(f"grid {arm.name}: {grid} (seeds {study.grid_seeds}, validation)")
+    lines.append("launcher: " + " ".join(study.launcher))
+    return lines
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def print_plan(study: Study, base: List[str], root: Path,
+               timing_run: Callable[[List[str], List[str]], Timing] = measure) -> int:
+    """Print the plan, then time a few steps of the heaviest arm and extrapolate."""
+    print("\n".join(plan_lines(study, root)))
+    counts = run_counts(study)
+    for stage, c in counts.items():
+        print(f"runs {stage}: {c['runs']} x at most {c['epochs']} epochs")
+    heaviest = max(study.arms, key=lambda a: (len(a.regs), a.regs != ["none"]))
+    try:
+        timing = timing_run(base, heaviest.regs)
+    except (RuntimeError, OSError, ValueError, KeyError) as err:
+        print(f"regstudy study: error: {err}", file=sys.stderr)
+        return 2
+    per_stage = cpu_seconds(counts, timing)
+    print(f"timing ({heaviest.name}, 1 thread): {timing.seconds_per_step * 1000:.1f} ms/step, "
+          f"{timing.steps_per_epoch} steps/epoch, {timing.overhead_s:.1f} s start-up per run")
+    for stage, sec in per_stage.items():
+        print(f"CPU time {stage}: at most {_hours(sec)}")
+    total = sum(per_stage.values())
+    print(f"CPU time total: at most {_hours(total)} (one thread per job; wall time about that "
+          "divided by the jobs running at once; pruning and early stopping make it less)")
+    return 0

@@ -1,0 +1,65 @@
+"""Run one stage's sweep as a child process, its output in a log file, and stop it cleanly.
+
+The child gets its own process group, so a Ctrl-C or a SIGTERM of `regstudy study` reaches
+every job of the sweep as SIGTERM: each run checkpoints and the same command resumes it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def run_logged(argv: List[str], log_path: Path, env: Optional[Dict[str, str]] = None) -> int:
+    """Run `argv` to completion with stdout and stderr appended to `log_path`; its exit code."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    with open(log_path, "a") as log:
+        log.write("$ " + " ".join(argv) + "\n")
+        log.flush()
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            _stop(proc)
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            _end_group(proc.pid)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the child's whole group (the jobs checkpoint), SIGKILL if it lingers."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _end_group(pgid: int) -> None:
+    """End what the sweep left in its group (joblib's idle workers wait minutes otherwise)."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def say(message: str) -> None:
+    print(f"regstudy study: {message}", flush=True)
+
+
+def warn(message: str) -> None:
+    print(f"regstudy study: warning: {message}", file=sys.stderr, flush=True)
