@@ -33,6 +33,15 @@ def mnist_root() -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def data_root() -> Path:
+    """The real MNIST root for module-scoped fixtures (a search or sweep shared by its tests)."""
+    root = real_data_root("MNIST")
+    if root is None:
+        pytest.skip("real MNIST not found: set REGSTUDY_DATA to a folder with MNIST/raw/*-ubyte")
+    return root
+
+
 @pytest.fixture
 def fmnist_root() -> Path:
     root = real_data_root("FashionMNIST")

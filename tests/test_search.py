@@ -9,18 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import read_metrics, real_data_root, run_cli
+from .conftest import read_metrics, run_cli
 from .search_helpers import TRIAL, load_study, records, search
 
 pytestmark = pytest.mark.slow   # real trainings in several processes
-
-
-@pytest.fixture(scope="module")
-def data_root() -> Path:
-    root = real_data_root("MNIST")
-    if root is None:
-        pytest.skip("real MNIST not found: set REGSTUDY_DATA to a folder with MNIST/raw/*-ubyte")
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -18,18 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import read_metrics, real_data_root, run_cli
+from .conftest import read_metrics, run_cli
 from .search_helpers import load_study, popen_search, records, search
 
 pytestmark = pytest.mark.slow   # real trainings in several processes
-
-
-@pytest.fixture(scope="module")
-def data_root() -> Path:
-    root = real_data_root("MNIST")
-    if root is None:
-        pytest.skip("real MNIST not found: set REGSTUDY_DATA to a folder with MNIST/raw/*-ubyte")
-    return root
 
 
 def two_workers(tmp_path: Path, data_root: Path, storage: str, n_trials: int = 4) -> None:
