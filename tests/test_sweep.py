@@ -246,21 +246,21 @@ def test_preempted_submitit_job_is_requeued_into_its_directory_and_resumes(tmp_p
 
 
 def test_thread_budget_resolves_only_automatic_threads(tmp_path, monkeypatch):
-    """trainer.threads=0 under joblib: the callback sets CPUs / jobs at once; an explicit
-    number is left to train_run, which applies and records it."""
-    import torch
+    """trainer.threads=0 under joblib: the callback sets the budget CPUs / jobs at once, which
+    train_run applies and records; an explicit number is left to train_run alone."""
     from omegaconf import OmegaConf
 
     from regstudy.sweep.callbacks import ThreadBudget
+    from regstudy.threads import JOB_THREADS_ENV, auto_threads
 
+    monkeypatch.setenv(JOB_THREADS_ENV, "7")                 # left over from an earlier job
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cfg = OmegaConf.create({"trainer": {"threads": 1}, "hydra": {
         "sweep": {"dir": str(tmp_path)},
         "launcher": {"_target_": "hydra_plugins.hydra_joblib_launcher.JoblibLauncher",
                      "n_jobs": 1}}})
-    calls: List[int] = []
-    monkeypatch.setattr(torch, "set_num_threads", calls.append)
     ThreadBudget().on_job_start(cfg)
-    assert calls == []
+    assert JOB_THREADS_ENV not in os.environ and auto_threads() == available_cpus()
     cfg.trainer.threads = 0
     ThreadBudget().on_job_start(cfg)
-    assert calls == [available_cpus()]   # one job at a time: it gets every CPU
+    assert os.environ[JOB_THREADS_ENV] == str(available_cpus())   # one job at a time: every CPU

@@ -11,6 +11,20 @@ import os
 from typing import Any, Mapping, Optional
 
 
+JOB_THREADS_ENV = "REGSTUDY_JOB_THREADS"   # a parallel launcher's per-job budget (ThreadBudget)
+
+
+def auto_threads() -> int:
+    """What `trainer.threads=0` means, from this process's surroundings only (never from torch's
+    current setting, which an earlier run in the same process may have changed): the parallel
+    launcher's budget, else OMP_NUM_THREADS, else every CPU this process may use."""
+    for var in (JOB_THREADS_ENV, "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return available_cpus()
+
+
 def available_cpus() -> int:
     """CPUs this process may run on (the affinity mask: what SLURM or taskset granted)."""
     try:

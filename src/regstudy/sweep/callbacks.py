@@ -7,6 +7,7 @@ module level: Hydra instantiates callbacks for every run, `--cfg job` included.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,7 +16,7 @@ from omegaconf import DictConfig
 
 from ..record.plan import read_plan, write_plan
 from .plan import planned_jobs
-from ..threads import available_cpus, threads_per_job
+from ..threads import JOB_THREADS_ENV, available_cpus, threads_per_job
 
 log = logging.getLogger("regstudy")
 
@@ -29,6 +30,7 @@ class ThreadBudget(Callback):
     train_run then records the number in effect in the run's config."""
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        os.environ.pop(JOB_THREADS_ENV, None)
         if config.get("trainer", {}).get("threads", 0):
             return  # set explicitly: train_run applies it (and records it)
         cpus = available_cpus()
@@ -36,9 +38,7 @@ class ThreadBudget(Callback):
         threads = threads_per_job(config.hydra.launcher, cpus, len(plan) if plan else None)
         if threads is None:
             return
-        import torch  # only in a job of a parallel launcher, which trains anyway
-
-        torch.set_num_threads(threads)
+        os.environ[JOB_THREADS_ENV] = str(threads)   # train_run applies and records it
         log.info("torch threads for this job: %d (%d CPUs, launcher %s)", threads, cpus,
                  config.hydra.launcher.get("_target_", "?").rsplit(".", 1)[-1])
 

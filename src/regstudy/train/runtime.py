@@ -9,6 +9,8 @@ import random
 import numpy as np
 import torch
 
+from ..threads import auto_threads
+
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
@@ -32,12 +34,13 @@ def tune_malloc(threshold_bytes: int = 256 * 1024 * 1024) -> bool:
 
 
 def apply_threads(requested: int) -> int:
-    """Set torch's intra-op threads to `requested` (0 = keep the current number: torch's default,
-    or what the sweep's ThreadBudget set for a parallel launcher); returns the number in effect.
-    The thread count changes float reduction order, so it is part of what a run computes."""
-    if requested > 0:
-        torch.set_num_threads(requested)
-    return torch.get_num_threads()
+    """Set torch's intra-op threads to `requested` (0 = auto, `threads.auto_threads`: the
+    parallel launcher's budget, OMP_NUM_THREADS, or the CPUs of this process) and return it.
+    The thread count changes float reduction order, so it is part of what a run computes and
+    is always set, never inherited from an earlier run in the same process."""
+    threads = requested or auto_threads()
+    torch.set_num_threads(threads)
+    return threads
 
 
 class DeviceError(ValueError):
