@@ -15,15 +15,11 @@ from regstudy.data.specs import get_spec
 
 
 def compose_config(overrides: List[str]):
-    """The config `regstudy train OVERRIDES` runs with (Hydra's compose API, same schema)."""
-    from hydra import compose, initialize_config_dir
+    """The config `regstudy train OVERRIDES` runs with (imports Hydra only when called: the
+    GPU machine gets it from the carried wheels)."""
+    from regstudy.config.compose import compose
 
-    from regstudy.config.schema import register_configs
-    from regstudy.paths import config_dir
-
-    register_configs()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+    return compose(overrides)
 
 
 def random_bundle(dataset: str, n: int, device: torch.device, seed: int = 0) -> DataBundle:

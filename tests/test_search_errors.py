@@ -28,6 +28,7 @@ BAD = {
                         "cannot open"),
     "grid_of_interval": ([L2_SPACE, "hydra.sweeper.sampler=grid"], "needs discrete values"),
     "bad_sampler_option": ([L2_SPACE, "+hydra.sweeper.sampler_options.n_startup=3"], "n_startup"),
+    "no_validation_set": ([L2_SPACE, "dataset.val_size=0"], "needs a validation set"),
 }
 
 
@@ -81,6 +82,10 @@ def test_sweep_syntax_maps_to_distributions():
     assert (dists["g"].low, dists["g"].high, dists["g"].step) == (0.1, pytest.approx(0.4), 0.1)
     assert space.params["e"].grid_values() == [2, 5, 8]
     assert space.fixed == ["reg=l2"]
+    # the last occurrence of a key wins: a value on the command line replaces a preset's space
+    later = parse_space(["a=interval(0.1, 0.2)", "b=choice(1, 2)", "a=0.15", "b=1", "b=3,4"])
+    assert later.fixed == ["a=0.15"] and list(later.params) == ["b"]
+    assert distribution(later.params["b"]) == CategoricalDistribution([3, 4])
     with pytest.raises(SearchError, match="no search space"):
         parse_space(["reg=l2"])
 

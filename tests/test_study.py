@@ -80,6 +80,8 @@ def test_space_override_from_the_command_line_is_a_string_not_a_sweep():
     ("study.only=[nope]", "'nope'"),
     ("reg.l2.strength=1", "the arms set the regularizers"),
     ("seed=3", "the study sets the seeds"),
+    ("study.tune.objective=test_acc", "the test set is never used to choose"),
+    ("study.tune.objective=val_acc", "is not a metric of the run record"),
 ])
 def test_bad_input_is_one_line_and_exit_2_before_anything_runs(tmp_path, capsys, override,
                                                                message):
@@ -104,9 +106,10 @@ def test_stage_commands(tmp_path):
     assert tune[:3] == ["experiment=kung_regularization", "dataset=fashion_mnist", "reg=[l2]"]
     assert "reg.l2.strength=tag(log, interval(1e-7, 1e-1))" in tune
     assert {"hydra/sweeper=optuna", "hydra.sweeper.n_trials=7", "seed=0", "trainer.epochs=10",
-            "hydra.sweeper.objective=best_val_acc", "hydra.sweeper.direction=maximize",
+            "hydra.sweeper.objective=best_val_acc",
             "hydra/launcher=joblib", f"hydra.sweep.dir={tmp_path / 'tune' / 'l2'}"} <= set(tune)
     assert not any(o.startswith("reg.dropout") for o in tune)
+    assert not any(o.startswith("hydra.sweeper.direction") for o in tune)  # the objective's own
     final = final_overrides(study, ["none", "l2"], base, tmp_path / "conf", tmp_path / "final",
                             "none")
     assert "+arm=none,l2" in final and "seed=1000,1001,1002" in final

@@ -43,6 +43,9 @@ class OptunaSweeper(Sweeper):
             with open_dict(cfg):
                 del cfg["hydra"]
             check(cfg)
+            if "val" in str(self.conf.objective) and cfg.dataset.val_size <= 0:
+                return (f"hydra.sweeper.objective={self.conf.objective} needs a validation set; "
+                        "set dataset.val_size > 0")
         except ConfigError as err:
             return str(err).splitlines()[0]
         except Exception as err:  # Hydra's composition errors: unknown key, wrong type, ...

@@ -211,7 +211,8 @@ class StudyTuneConfig:
     # Training seed of every trial; the final seeds never include it.
     seed: int = 0
     objective: str = "best_val_acc"
-    direction: str = "maximize"
+    # null: the objective's natural direction (maximize an accuracy, minimize a loss or error).
+    direction: Optional[str] = None
 
 
 @dataclass

@@ -97,6 +97,11 @@ def prepare(conf: DictConfig, arguments: Sequence[str], sweep_dir: Path,
     storage = open_storage(url, interval, grace)
     study = open_study(storage, conf.study_name, direction, sampler, space.describe(),
                        {"name": conf.pruner, "options": pruner_opts}, objective.name)
+    if conf.seed is not None and study.trials:
+        # A resumed search or a second worker: seeded like the first, it would propose the
+        # first worker's points again. Offset by the trials stored (deterministic given them).
+        study.sampler = build_sampler(conf.sampler, OmegaConf.to_container(
+            conf.sampler_options, resolve=True), conf.seed + len(study.trials), space)
     return Plan(space, objective, direction, url, storage, study, n_trials,
                 max(1, batch_size(conf, launcher)))
 
@@ -124,7 +129,7 @@ def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
     if status == "completed" and (value is None or not math.isfinite(value)):
         status = "failed"
     trial.set_user_attr(RUN_STATUS, status)
-    trial.set_user_attr("run_dir", str(run_dir))
+    trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))  # readers join it to nothing
     if problem or status == "failed":
         trial.set_user_attr("error", problem or record.get("error") or "no finished run record")
     state = getattr(TrialState, OUTCOMES.get(status, "FAIL"))

@@ -106,6 +106,9 @@ def parse_space(arguments: Sequence[str]) -> Space:
         except HydraException as err:
             raise SearchError(f"cannot parse {arg!r}: {str(err).splitlines()[0]}") from err
         name = override.get_key_element()
+        # The last occurrence of a key wins: a value on the command line replaces a preset's space.
+        space.params.pop(name, None)
+        space.fixed = [f for f in space.fixed if f.split("=", 1)[0] != name]
         if not override.is_sweep_override():
             space.fixed.append(f"{name}={override.get_value_element_as_str()}")
             continue

@@ -55,11 +55,15 @@ def write_arm(conf_dir: Path, name: str, node: Dict[str, Any], note: str) -> Pat
 
 def best_combination(study: Study, searches: Dict[str, Dict[str, Any]]) -> Arm:
     """The tuned arm of two or more regularizers with the best objective on validation."""
-    sign = 1.0 if study.tune["direction"] == "maximize" else -1.0
     combos = [a for a in study.arms if len(a.regs) > 1 and a.name in searches]
     if not combos:
         raise StudyError("study.ablation=best: no tuned arm combines two or more regularizers")
-    return max(combos, key=lambda a: sign * searches[a.name]["best"]["value"])
+
+    def score(arm: Arm) -> float:  # each search.json states the direction it optimized
+        search = searches[arm.name]
+        return (1.0 if search["direction"] == "maximize" else -1.0) * search["best"]["value"]
+
+    return max(combos, key=score)
 
 
 def ablation_arms(composer: Composer, source: Arm,

@@ -33,7 +33,7 @@ def tune_overrides(study: Study, arm: Arm, base: List[str], sweep_dir: Path) -> 
             f"hydra.sweeper.study_name={study.name}-{arm.name}",
             f"hydra.sweeper.sampler={t['sampler']}", f"hydra.sweeper.seed={t['sampler_seed']}",
             f"hydra.sweeper.pruner={t['pruner']}", f"hydra.sweeper.objective={t['objective']}",
-            f"hydra.sweeper.direction={t['direction']}",
+            *([f"hydra.sweeper.direction={t['direction']}"] if t.get("direction") else []),
             f"seed={t['seed']}", f"trainer.epochs={study.tune_epochs}",
             f"hydra.sweep.dir={sweep_dir}", *VALIDATION_TABLE]
 

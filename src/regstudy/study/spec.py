@@ -127,12 +127,25 @@ def _selected(s: DictConfig, arms: Dict[str, List[str]]) -> List[str]:
     return [s.baseline] + [n for n in arms if n in only and n != s.baseline]
 
 
+def _check_objective(objective: str, direction: Optional[str]) -> None:
+    """A test metric, a metric the run record lacks or an unknown direction fails here, before
+    stage 1 starts (the search sweeper would only refuse it at the first arm's search)."""
+    from ..search.errors import SearchError
+    from ..search.objective import get_objective
+
+    try:
+        get_objective(objective, direction)
+    except SearchError as err:
+        raise StudyError(str(err).replace("hydra.sweeper.", "study.tune.")) from err
+
+
 def _check_budget(s: DictConfig) -> None:
     if s.final.seeds < 2:
         raise StudyError(f"study.final.seeds={s.final.seeds}: need at least 2 seeds for an "
                          "interval and a test against the baseline")
     if s.tune.trials < 1:
         raise StudyError(f"study.tune.trials={s.tune.trials} must be >= 1")
+    _check_objective(s.tune.objective, s.tune.direction)
     if s.grid.seeds < 1:
         raise StudyError(f"study.grid.seeds={s.grid.seeds} must be >= 1")
     if s.final.seed_offset <= s.tune.seed < s.final.seed_offset + s.final.seeds:
