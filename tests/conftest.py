@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +33,18 @@ def mnist_root() -> Path:
         pytest.skip("real MNIST not found: set REGSTUDY_DATA to a folder with MNIST/raw/*-ubyte "
                     "(CI exports ../shared/datasets)")
     return root
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for servers a test starts: TensorBoard, PostgreSQL)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def positive_finite(x) -> bool:
+    """A measured rate or time: a number, finite and above zero."""
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
 @pytest.fixture(scope="module")

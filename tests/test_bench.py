@@ -4,40 +4,26 @@ files are written. It never checks how fast anything is (that is the benchmark's
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, real_data_root
+from .conftest import REPO, positive_finite
 
 pytestmark = pytest.mark.bench
 
 REFERENCE = {"minimal", "minimal_cl", "textbook_w0", "textbook_w2"}
 
 
-def _positive(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
-
-
 @pytest.fixture(scope="module")
-def mnist_data() -> Path:
-    root = real_data_root("MNIST")
-    if root is None:
-        pytest.skip("real MNIST not found: set REGSTUDY_DATA (the textbook pipeline reads it)")
-    return root
-
-
-@pytest.fixture(scope="module")
-def quick_bench(tmp_path_factory, mnist_data):
+def quick_bench(tmp_path_factory, data_root):
     """One --quick run shared by the tests below (it takes tens of seconds)."""
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run([sys.executable, "-m", "bench.speed", "--quick",
                            "--out", str(out)],
-                          cwd=REPO, env={**os.environ, "REGSTUDY_DATA": str(mnist_data)},
+                          cwd=REPO, env={**os.environ, "REGSTUDY_DATA": str(data_root)},
                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, json.loads((out / "bench.json").read_text())
@@ -57,12 +43,12 @@ def test_every_variant_runs_and_gives_positive_finite_numbers(quick_bench):
         assert len(v["reps"]) == res["settings"]["reps"], key
         for rep in v["reps"]:
             assert rep["steps"] == res["settings"]["steps"], key
-            assert _positive(rep["seconds"]) and _positive(rep["images"]), (key, rep)
+            assert positive_finite(rep["seconds"]) and positive_finite(rep["images"]), (key, rep)
         s = v["summary"]
         for field in ("images_per_s", "ms_per_step"):
-            assert _positive(s[field]), (key, field, s[field])
+            assert positive_finite(s[field]), (key, field, s[field])
         assert s["minflt_per_step"] >= 0
-        assert v["ratios"] and all(_positive(r) for r in v["ratios"].values()), (key, v["ratios"])
+        assert v["ratios"] and all(positive_finite(r) for r in v["ratios"].values()), (key, v["ratios"])
 
 
 def test_ratios_are_against_the_references(quick_bench):
@@ -82,7 +68,7 @@ def test_allocator_section_compares_both_settings(quick_bench):
     assert set(summary) == {"default", "tuned"}
     for mode, per_loop in summary.items():
         assert set(per_loop) == {"minimal", "regstudy", "textbook_w0", "textbook_w2"}, mode
-        assert all(_positive(s["ms_per_step"]) for s in per_loop.values()), mode
+        assert all(positive_finite(s["ms_per_step"]) for s in per_loop.values()), mode
     assert res["settings"]["allocator"]["mode"] == "tuned"   # the main table: regstudy's own
 
 
@@ -94,7 +80,7 @@ def test_startup_commands_are_timed_and_do_not_import_torch(quick_bench):
         if s["seconds_median"] is None:
             assert "skipped" in s["note"], cmd
             continue
-        assert _positive(s["seconds_median"]) and "note" not in s, (cmd, s)
+        assert positive_finite(s["seconds_median"]) and "note" not in s, (cmd, s)
         assert s["imports_torch"] is False, f"{cmd} imports torch"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from regstudy.models.sites import LogitSite, record_sites
 from regstudy.record.tensorboard import TBLogger
 from regstudy.report.plot_command import run_labels
 
-from .conftest import TINY, cli_in_process, read_metrics, real_data_root
+from .conftest import TINY, cli_in_process, free_port, read_metrics, real_data_root
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -261,12 +260,6 @@ def test_run_event_file_holds_gradient_flow(diag_run):
     assert "grad_flow/figure" in tags["images"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get_json(url: str):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
     with opener.open(url, timeout=5) as resp:
@@ -275,7 +268,7 @@ def _get_json(url: str):
 
 def test_tensorboard_server_serves_gradient_flow_tags(diag_run):
     """The real `tensorboard` binary, on a loopback port, through its HTTP data API."""
-    port = _free_port()
+    port = free_port()
     exe = Path(sys.executable).with_name("tensorboard")
     proc = subprocess.Popen([str(exe), "--logdir", str(diag_run / "tb"), "--port", str(port),
                              "--host", "127.0.0.1", "--load_fast", "false"],

@@ -16,11 +16,7 @@ import torch
 from bench.fused import StackedCopies, check_equivalence, lenet_copies
 from bench.gpu_loops import AMPS, LOOPS, MODELS, config_for
 
-from .conftest import REPO, real_data_root
-
-
-def _positive(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+from .conftest import REPO, positive_finite, real_data_root
 
 
 def _run(args, **env):
@@ -48,7 +44,7 @@ def test_every_section_ran_and_the_out_folder_fits_the_device_tool(rehearsal):
     out, results, data = rehearsal
     assert set(data) == {"check", "cuda_tests", "default_run", "fused", "loops"}
     assert data["check"]["errors"] == {}
-    assert all(_positive(s) for s in data["check"]["section_seconds"].values())
+    assert all(positive_finite(s) for s in data["check"]["section_seconds"].values())
     files = list(out.iterdir())
     assert len(files) <= 7 and all(f.is_file() for f in files)   # + the wrapper's log: 8 at most
     assert results.read_text() == (out / "gpu.md").read_text()
@@ -69,7 +65,7 @@ def test_default_run_trained_and_learned(rehearsal):
     m = rehearsal[2]["default_run"]["metrics"]
     assert m["status"] == "completed" and m["device"] == "cpu"
     assert m["test_acc"] > 0.25, m["test_acc"]                 # 20 steps; chance is 0.10
-    assert _positive(m["samples_per_s"]) and m["steps"] == 20
+    assert positive_finite(m["samples_per_s"]) and m["steps"] == 20
 
 
 def test_loops_give_positive_rates_and_finite_losses(rehearsal):
@@ -81,7 +77,7 @@ def test_loops_give_positive_rates_and_finite_losses(rehearsal):
             assert "needs CUDA" in r["skipped"]
             continue
         assert r["skipped"] is None and r["status"] == "completed", r
-        assert _positive(r["steps_per_s"]) and math.isfinite(r["loss"]), r
+        assert positive_finite(r["steps_per_s"]) and math.isfinite(r["loss"]), r
 
 
 def test_fused_rows_and_their_equivalence(rehearsal):
@@ -89,7 +85,7 @@ def test_fused_rows_and_their_equivalence(rehearsal):
     ways = {(r["copies"], r["way"]) for r in f["rows"]}
     assert ways == {(1, "alone"), (1, "fused"), (2, "fused"), (2, "processes")}
     for r in f["rows"]:
-        assert _positive(r["per_model_steps_per_s"]) and _positive(r["vs_alone"]), r
+        assert positive_finite(r["per_model_steps_per_s"]) and positive_finite(r["vs_alone"]), r
         if r["way"] != "processes":  # separate processes start and end at different times
             assert r["model_steps_per_s"] == pytest.approx(
                 r["copies"] * r["per_model_steps_per_s"], rel=1e-9)

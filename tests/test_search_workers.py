@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import read_metrics, run_cli
+from .conftest import free_port, read_metrics, run_cli
 from .search_helpers import load_study, popen_search, records, search
 
 pytestmark = pytest.mark.slow   # real trainings in several processes
@@ -83,12 +82,6 @@ def test_killed_search_resumes_to_n_trials(tmp_path, data_root):
 
 # ---------------------------------------------------------------- PostgreSQL
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres_url():
     """A throw-away PostgreSQL server on a free loopback port, run as user postgres
@@ -103,7 +96,7 @@ def postgres_url():
     root = Path(tempfile.mkdtemp(prefix="regstudy-pg-"))
     if as_pg:
         shutil.chown(root, "postgres")
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U",
                     "postgres"], check=True, capture_output=True)
     subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from ..record.files import atomic_write_text
 from .runs import METRICS, NoRunsError
 
 
@@ -23,9 +24,7 @@ def write_report(dirs: Sequence[Path], out: Path, metric: str = "test_error",
     out = Path(out)
     text = render(build(dirs, out, metric, baseline, argv))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_text(out, text)
     return out
 
 
