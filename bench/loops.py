@@ -30,6 +30,8 @@ from regstudy.data.datamodule import DataBundle
 from regstudy.models import build_model
 from regstudy.train.run import train_run
 
+from .gpu_common import sync
+
 
 @dataclass
 class Rep:
@@ -103,11 +105,6 @@ class Span:
         return self
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def fresh_model(w: Workload, channels_last: bool) -> nn.Module:
     """The model regstudy builds for this config (activation sites included), seeded alike."""
     torch.manual_seed(w.cfg.seed)
@@ -154,7 +151,7 @@ class MinimalLoop:
                 done += 1
                 if done == steps:
                     break
-        _sync(w.device)
+        sync(w.device)
         span.stop()
         return Rep(span.seconds, span.cpu_seconds, w.images_in(steps), steps, span.minflt)
 
@@ -194,7 +191,7 @@ class TextbookPipeline:
                 if done == steps:
                     break
             del batches  # workers shut down (and are reaped) inside the span, as per epoch
-        _sync(w.device)
+        sync(w.device)
         span.stop()
         return Rep(span.seconds, span.cpu_seconds, w.images_in(steps), steps, span.minflt)
 
