@@ -7,10 +7,12 @@ a trial whose process was killed is found and failed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import time
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from .errors import SearchError
 
@@ -29,8 +31,9 @@ def journal_path(url: str) -> Optional[Path]:
     return None
 
 
-# Errors of two workers creating the same fresh database's tables at once: retried.
-RACES = ("already exists", "duplicate key", "database is locked")
+# Errors of two workers creating the same fresh database's tables at once (a server database;
+# SQLite files are opened under a lock instead): retried.
+RACES = ("already exists", "duplicate key", "unique constraint", "database is locked")
 
 
 def open_storage(url: str, heartbeat_interval: Optional[int] = None,
@@ -40,7 +43,7 @@ def open_storage(url: str, heartbeat_interval: Optional[int] = None,
         try:
             return _open(url, heartbeat_interval, grace_period)
         except SearchError as err:
-            if attempt == attempts - 1 or not any(r in str(err) for r in RACES):
+            if attempt == attempts - 1 or not any(r in str(err).lower() for r in RACES):
                 raise
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
@@ -56,11 +59,9 @@ def _open(url: str, heartbeat_interval: Optional[int], grace_period: Optional[in
 
             path.parent.mkdir(parents=True, exist_ok=True)
             return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-        if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-        with warnings.catch_warnings():   # heartbeats are "experimental" in Optuna 4/5
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with _creation_lock(url), warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period)
@@ -68,3 +69,24 @@ def _open(url: str, heartbeat_interval: Optional[int], grace_period: Optional[in
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SearchError(f"hydra.sweeper.storage={url}: cannot open the storage "
                           f"({type(err).__name__}: {first})") from err
+
+
+@contextlib.contextmanager
+def _creation_lock(url: str) -> Iterator[None]:
+    """Hold `<database>.lock` while opening a SQLite file.
+
+    RDBStorage creates the tables and stamps the schema version when it opens a fresh database;
+    two workers doing that at once (an array job's tasks start together) fail with "table
+    already exists" or a UNIQUE constraint on the version row, so the first one creates and the
+    others then find the tables there. Server URLs need no lock (their races are retried)."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(url[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
