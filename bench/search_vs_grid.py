@@ -4,13 +4,15 @@ best validation error found vs epochs spent (issue 13's measurement).
 For each regularizer (PSP, L2) it runs, on a stated psp_mnist subset:
   grid:   `regstudy train -m` over N log-spaced strengths (Hydra's basic sweeper);
   search: `regstudy train -m hydra/sweeper=optuna` (TPE, median pruner) over the log interval
-          spanning the same range, with T trials;
+          spanning the same range, with T trials, once per sampler seed (one search is one draw);
+  noise:  the grid's best strength again with K fresh training seeds, whose spread (sample std
+          of the best validation error) is the "seed noise" the target allows;
 then reads every metrics.json and writes, in trial/job order, the best validation error so far
 against the cumulative epochs trained (pruned trials count the epochs they ran):
   results/<name>.md, results/<name>.json, results/<name>.png
 
     python -m bench.search_vs_grid --out results --name search_vs_grid \\
-        --subset 5000 --epochs 5 --grid-points 9 --trials 9
+        --subset 5000 --epochs 5 --grid-points 9 --trials 9 --search-seeds 0 1 2 --noise-seeds 5
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 REGS = {"psp": "reg.psp.strength", "l2": "reg.l2.strength"}
 
@@ -48,18 +51,46 @@ def grid_values(args: argparse.Namespace) -> List[str]:
 
 
 def commands(args: argparse.Namespace, reg: str, work: Path) -> Dict[str, List[str]]:
+    """The grid and one search per sampler seed (`search_s<k>`), same training seed."""
     key = REGS[reg]
     base = [*base_overrides(args), f"reg={reg}"]
-    return {
-        "grid": ["train", "-m", *base, f"{key}={','.join(grid_values(args))}",
-                 f"hydra.sweep.dir={work / reg / 'grid'}"],
-        "search": ["train", "-m", *base, "hydra/sweeper=optuna",
-                   f"{key}=tag(log, interval({10 ** args.low_exp:g}, {10 ** args.high_exp:g}))",
-                   f"hydra.sweeper.n_trials={args.trials}", f"hydra.sweeper.seed={args.seed}",
-                   "hydra.sweeper.pruner=median",
-                   f"+hydra.sweeper.pruner_options.n_startup_trials={args.startup}",
-                   f"hydra.sweep.dir={work / reg / 'search'}"],
-    }
+    cmds = {"grid": ["train", "-m", *base, f"{key}={','.join(grid_values(args))}",
+                     f"hydra.sweep.dir={work / reg / 'grid'}"]}
+    for k in args.search_seeds:
+        cmds[f"search_s{k}"] = [
+            "train", "-m", *base, "hydra/sweeper=optuna",
+            f"{key}=tag(log, interval({10 ** args.low_exp:g}, {10 ** args.high_exp:g}))",
+            f"hydra.sweeper.n_trials={args.trials}", f"hydra.sweeper.seed={k}",
+            "hydra.sweeper.pruner=median",
+            f"+hydra.sweeper.pruner_options.n_startup_trials={args.startup}",
+            f"hydra.sweep.dir={work / reg / f'search_s{k}'}"]
+    return cmds
+
+
+def noise_command(args: argparse.Namespace, reg: str, work: Path, strength: str) -> List[str]:
+    """The grid's best strength under fresh training seeds (not the grid's own seed)."""
+    seeds = ",".join(str(args.seed + 1 + i) for i in range(args.noise_seeds))
+    base = [o for o in base_overrides(args) if not o.startswith("seed=")]
+    return ["train", "-m", *base, f"reg={reg}", f"{REGS[reg]}={strength}", f"seed={seeds}",
+            f"hydra.sweep.dir={work / reg / 'noise'}"]
+
+
+def best_strength(sweep_dir: Path, key: str) -> str:
+    """The strength of the grid run with the lowest best validation error (first on ties)."""
+    runs = sorted((int(p.parent.name), json.loads(p.read_text()))
+                  for p in sweep_dir.glob("*/metrics.json") if p.parent.name.isdigit())
+    done = [(1.0 - r["best_val_acc"], n, r) for n, r in runs
+            if r["status"] == "completed" and r.get("best_val_acc") is not None]
+    overrides = min(done, key=lambda t: (t[0], t[1]))[2]["overrides"]
+    return next(o.split("=", 1)[1] for o in overrides if o.startswith(key + "="))
+
+
+def seed_noise(sweep_dir: Path) -> Optional[float]:
+    """Sample std over training seeds of the best validation error; None under two runs."""
+    errs = [1.0 - json.loads(p.read_text())["best_val_acc"]
+            for p in sweep_dir.glob("*/metrics.json")
+            if json.loads(p.read_text())["status"] == "completed"]
+    return statistics.stdev(errs) if len(errs) >= 2 else None
 
 
 def curve(sweep_dir: Path) -> List[Dict[str, float]]:
@@ -76,15 +107,19 @@ def curve(sweep_dir: Path) -> List[Dict[str, float]]:
     return out
 
 
-def figure(curves: Dict[str, Dict[str, list]], path: Path) -> None:
+def figure(results: Dict[str, Dict[str, object]], path: Path) -> None:
+    """Best-so-far against epochs spent, grid and each search; shaded: grid best + seed noise."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
-    for ax, (reg, pair) in zip(axes[0], curves.items()):
-        for label, pts in pair.items():
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6), squeeze=False)
+    for ax, (reg, res) in zip(axes[0], results.items()):
+        best = 100 * res["curves"]["grid"][-1]["best_val_error"]
+        ax.axhspan(best, best + 100 * (res["seed_noise"] or 0.0), color="0.85",
+                   label="grid best + seed noise")
+        for label, pts in res["curves"].items():
             xs = [p["epochs"] for p in pts if p["best_val_error"] != float("inf")]
             ys = [100 * p["best_val_error"] for p in pts if p["best_val_error"] != float("inf")]
             ax.step(xs, ys, where="post", marker="o", label=label)
@@ -94,7 +129,7 @@ def figure(curves: Dict[str, Dict[str, list]], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("results"))
     p.add_argument("--name", default="search_vs_grid")
@@ -108,43 +143,86 @@ def main() -> None:
     p.add_argument("--startup", type=int, default=3)
     p.add_argument("--low-exp", type=float, default=-6.0)
     p.add_argument("--high-exp", type=float, default=-1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training seed of grid and searches")
+    p.add_argument("--search-seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="sampler seeds: one search each")
+    p.add_argument("--noise-seeds", type=int, default=5,
+                   help="fresh training seeds for the grid's best strength (>= 2)")
     args = p.parse_args()
+    if args.noise_seeds < 2:
+        p.error("--noise-seeds must be >= 2 (a spread needs two runs)")
+    return args
+
+
+def measure(args: argparse.Namespace, reg: str) -> Dict[str, object]:
+    """Run one regularizer's grid, searches and noise seeds; return its curves and commands."""
+    work = args.work.absolute()
+    (work / reg).mkdir(parents=True, exist_ok=True)
+    cmds = commands(args, reg, work)
+    for kind, cmd in cmds.items():
+        run(cmd, work / reg / f"{kind}.log")
+    strength = best_strength(work / reg / "grid", REGS[reg])
+    cmds["noise"] = noise_command(args, reg, work, strength)
+    run(cmds["noise"], work / reg / "noise.log")
+    return {"commands": cmds, "grid_best_strength": strength,
+            "seed_noise": seed_noise(work / reg / "noise"),
+            "curves": {k: curve(work / reg / k) for k in cmds if k != "noise"}}
+
+
+def main() -> None:
+    args = parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    curves, cmds = {}, {}
-    for reg in args.regs:
-        cmds[reg] = commands(args, reg, args.work.absolute())
-        for kind, cmd in cmds[reg].items():
-            (args.work / reg).mkdir(parents=True, exist_ok=True)
-            run(cmd, args.work / reg / f"{kind}.log")
-        curves[reg] = {k: curve(args.work.absolute() / reg / k) for k in ("grid", "search")}
+    results = {reg: measure(args, reg) for reg in args.regs}
     (args.out / f"{args.name}.json").write_text(json.dumps(
-        {"args": {k: str(v) for k, v in vars(args).items()}, "commands": cmds,
-         "curves": curves}, indent=1, default=str))
-    figure(curves, args.out / f"{args.name}.png")
-    print(report(args, curves, cmds), file=open(args.out / f"{args.name}.md", "w"))
+        {"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
+        indent=1, default=str))
+    figure(results, args.out / f"{args.name}.png")
+    (args.out / f"{args.name}.md").write_text(report(args, results) + "\n")
 
 
-def report(args, curves, cmds) -> str:
+def reach(points: List[Dict[str, float]], target: float) -> Optional[int]:
+    """Epochs spent when the best-so-far first got to `target` or below; None if never."""
+    return next((p["epochs"] for p in points if p["best_val_error"] <= target + 1e-12), None)
+
+
+def rows(reg: str, res: Dict[str, object]) -> List[str]:
+    """One table row per search: its best, its epochs, when it reached the grid's best
+    exactly and within one seed-noise std, and whether that took at most a third of the grid."""
+    grid = res["curves"]["grid"][-1]
+    noise = res["seed_noise"] or 0.0
+    out = []
+    for kind, pts in res["curves"].items():
+        if kind == "grid":
+            continue
+        exact, loose = reach(pts, grid["best_val_error"]), reach(pts, grid["best_val_error"] + noise)
+        met = "yes" if loose is not None and loose <= grid["epochs"] / 3 else "no"
+        out.append(f"| {reg} | {kind} | {100 * grid['best_val_error']:.2f} "
+                   f"({res['grid_best_strength']}) | {grid['epochs']} | {100 * noise:.2f} | "
+                   f"{100 * pts[-1]['best_val_error']:.2f} | {pts[-1]['epochs']} | "
+                   f"{exact or 'not reached'} | {loose or 'not reached'} | {met} |")
+    return out
+
+
+def report(args: argparse.Namespace, results: Dict[str, Dict[str, object]]) -> str:
     lines = [f"# TPE + median pruning vs grid ({args.name})", "",
              f"psp_mnist preset (LeNet5-caffe, SGD lr 0.1) on {args.subset} training / "
-             f"{args.val_size} validation images, {args.epochs} epochs per run, seed {args.seed}; "
-             f"strengths 1e{args.low_exp:g} .. 1e{args.high_exp:g}. Grid: {args.grid_points} "
-             f"log-spaced values; search: {args.trials} TPE trials, median pruner "
-             f"({args.startup} startup trials).", "",
+             f"{args.val_size} validation images, {args.epochs} epochs per run, training seed "
+             f"{args.seed}; strengths 1e{args.low_exp:g} .. 1e{args.high_exp:g}. Grid: "
+             f"{args.grid_points} log-spaced values; search: {args.trials} TPE trials, median "
+             f"pruner ({args.startup} startup trials), sampler seeds {args.search_seeds}. Seed "
+             f"noise: sample std of the best validation error of the grid's best strength over "
+             f"{args.noise_seeds} fresh training seeds.", "",
              f"![curves]({args.name}.png)", "",
-             "| reg | grid best val err (%) | grid epochs | search best val err (%) | "
-             "search epochs | search epochs to reach grid best |", "|---|---|---|---|---|---|"]
-    for reg, pair in curves.items():
-        g, s = pair["grid"][-1], pair["search"][-1]
-        reach = next((p["epochs"] for p in pair["search"]
-                      if p["best_val_error"] <= g["best_val_error"]), None)
-        lines.append(f"| {reg} | {100 * g['best_val_error']:.2f} | {g['epochs']} | "
-                     f"{100 * s['best_val_error']:.2f} | {s['epochs']} | {reach or 'not reached'} |")
+             "| reg | search | grid best val err % (strength) | grid epochs | seed noise (std, %) | "
+             "search best val err % | search epochs | epochs to grid best | "
+             "epochs to grid best + noise | within a third of the grid |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for reg, res in results.items():
+        lines += rows(reg, res)
     lines += ["", "Commands (from the repository root):", "", "```",
-              "python " + shlex.join(sys.argv), *("regstudy " + shlex.join(c)
-                                                  for r in cmds.values() for c in r.values()),
-              "```"]
+              "python -m bench.search_vs_grid " + shlex.join(sys.argv[1:]),
+              *("regstudy " + shlex.join(c) for r in results.values()
+                for c in r["commands"].values()), "```"]
     return "\n".join(lines)
 
 
