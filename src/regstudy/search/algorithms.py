@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from .errors import SearchError
@@ -54,6 +55,23 @@ def build_sampler(name: str, options: Mapping[str, Any], seed: Optional[int], sp
         raise SearchError("hydra.sweeper.sampler=cmaes needs the cmaes package: "
                           "pip install cmaes") from err
     return _construct("sampler", name, S.CmaEsSampler, options, seed=seed)
+
+
+def random_start_note(name: str, options: Mapping[str, Any], n_trials: int) -> Optional[str]:
+    """A warning when TPE would never leave its random start-up phase: a user who asked for
+    TPE should know that a search of n_trials <= n_startup_trials is a seeded random search."""
+    if name != "tpe":
+        return None
+    import optuna.samplers as S
+
+    default = inspect.signature(S.TPESampler).parameters["n_startup_trials"].default
+    startup = int(options.get("n_startup_trials", default))
+    if n_trials > startup:
+        return None
+    return (f"hydra.sweeper.n_trials={n_trials} is within TPE's {startup} random start-up "
+            "trials: every trial is sampled at random (set "
+            "+hydra.sweeper.sampler_options.n_startup_trials=K, K < n_trials, for a model-based "
+            "search)")
 
 
 def build_pruner(name: str, options: Mapping[str, Any], max_epochs: Optional[int] = None):

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from .algorithms import build_pruner, build_sampler, check_names, grid_of
+from .algorithms import build_pruner, build_sampler, check_names, grid_of, random_start_note
 from .errors import SearchError
 from .objective import Objective, get_objective, record_value
 from .space import Space, as_override, parse_space
@@ -87,8 +87,11 @@ def prepare(conf: DictConfig, arguments: Sequence[str], sweep_dir: Path,
     problem = check_trial(probe)
     if problem:
         raise SearchError(problem)
-    sampler = build_sampler(conf.sampler, OmegaConf.to_container(conf.sampler_options, resolve=True),
-                            conf.seed, space)
+    sampler_opts = OmegaConf.to_container(conf.sampler_options, resolve=True)
+    sampler = build_sampler(conf.sampler, sampler_opts, conf.seed, space)
+    note = random_start_note(conf.sampler, sampler_opts, n_trials)
+    if note:
+        log.warning(note)
     pruner_opts = OmegaConf.to_container(conf.pruner_options, resolve=True)
     build_pruner(conf.pruner, pruner_opts)          # the trials build it; check the options now
     url = conf.storage or default_url(sweep_dir)
@@ -100,8 +103,8 @@ def prepare(conf: DictConfig, arguments: Sequence[str], sweep_dir: Path,
     if conf.seed is not None and study.trials:
         # A resumed search or a second worker: seeded like the first, it would propose the
         # first worker's points again. Offset by the trials stored (deterministic given them).
-        study.sampler = build_sampler(conf.sampler, OmegaConf.to_container(
-            conf.sampler_options, resolve=True), conf.seed + len(study.trials), space)
+        study.sampler = build_sampler(conf.sampler, sampler_opts, conf.seed + len(study.trials),
+                                      space)
     return Plan(space, objective, direction, url, storage, study, n_trials,
                 max(1, batch_size(conf, launcher)))
 

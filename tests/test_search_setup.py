@@ -1,4 +1,6 @@
-"""Opening a study storage: workers that start together on a fresh SQLite file all get it.
+"""What a search sets up before its first trial: the study storage (workers that start together
+on a fresh SQLite file all get it) and the sampler (a note when TPE never leaves its random
+start-up).
 
 CI once failed here: two `regstudy train -m` workers opened a new shared.db in the same second
 and one of them stopped with "UNIQUE constraint failed: alembic_version.version_num"."""
@@ -52,3 +54,16 @@ def test_a_sqlite_file_in_an_unwritable_place_is_one_line(tmp_path):
     with pytest.raises(SearchError, match="cannot open the storage"):
         open_storage(f"sqlite:///{blocked / 'x.db'}")
     assert Path(blocked).read_text() == "not a directory"
+
+
+def test_a_search_no_longer_than_tpes_start_up_is_called_random():
+    """TPE samples its first n_startup_trials (Optuna's default: 10) at random; the sweeper says
+    so when the whole search fits in that phase, and is quiet when the model gets to work."""
+    from regstudy.search.algorithms import random_start_note
+
+    note = random_start_note("tpe", {}, 8)
+    assert note and "n_trials=8" in note and "10 random start-up" in note
+    assert random_start_note("tpe", {}, 11) is None
+    assert random_start_note("tpe", {"n_startup_trials": 3}, 8) is None
+    assert "3 random" in random_start_note("tpe", {"n_startup_trials": 3}, 3)
+    assert random_start_note("random", {}, 8) is None
