@@ -52,6 +52,13 @@ def test_page_has_every_section_and_the_numbers_of_regstudy_table(tmp_path):
     assert "threads 1 " in text and "git commit not recorded in the run records" in text
 
 
+def test_section_one_names_the_commits_the_runs_recorded(tmp_path):
+    for n, commit in enumerate(["0123456789ab", "0123456789ab", "ba9876543210+dirty"]):
+        write_record(tmp_path / "sweep" / str(n), ["reg=none", f"seed={n}"], git_commit=commit)
+    text = text_of(report([tmp_path / "sweep"], tmp_path / "r.html"))
+    assert "git commit 0123456789ab, ba9876543210+dirty " in text
+
+
 def test_empty_directory_is_one_line_error_and_keeps_an_existing_page(tmp_path):
     (tmp_path / "empty").mkdir()
     out = tmp_path / "r.html"

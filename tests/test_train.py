@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from regstudy.provenance import source_commit
+
 from .conftest import TINY, cli_in_process, read_metrics
 
 
@@ -43,6 +45,7 @@ def test_record_has_what_a_paper_needs(learned_run):
                 "regstudy_version", "overrides", "config", "history"):
         assert key in m, key
     assert m["num_params"] == 61706          # classic LeNet5 for 1x28x28, 10 classes
+    assert m["git_commit"] == source_commit()   # this checkout's commit (None outside git)
     assert m["test_error"] == pytest.approx(1 - m["test_acc"])
     assert m["config"]["dataset"]["subset"] == 10000
     assert "dataset.subset=10000" in m["overrides"]

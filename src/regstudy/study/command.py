@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+from ..provenance import source_commit
 from .process import say
 from .spec import Study, StudyError
 
@@ -104,14 +104,6 @@ def default_dir(cfg: Any) -> Path:
     return Path("multirun", "study", name if dataset in name else f"{name}-{dataset}")
 
 
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=Path(__file__).parent, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 def main(argv: List[str]) -> int:
     args = parser().parse_intermixed_args(argv)
     try:
@@ -165,7 +157,7 @@ def run_study(study: Study, base: List[str], root: Path, command: str) -> Dict[s
             for a in study.arms}
     for name, (arm, overrides) in ablated.items():   # remove-one arms at the combination's values
         arms[name] = arm_entry(arm, None, overrides, rows.get(name))
-    doc = {"name": study.name, "command": command, "commit": _git_commit(),
+    doc = {"name": study.name, "command": command, "commit": source_commit(),
            "overrides": base, "baseline": study.baseline, "metric": study.metric,
            "budget": {"trials": study.trials, "tune_epochs": study.tune_epochs,
                       "final_epochs": study.final_epochs, "seeds": study.seeds,

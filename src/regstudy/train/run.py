@@ -20,6 +20,7 @@ from ..data.datamodule import DataBundle, load_data
 from ..data.decode import DataNotFoundError
 from ..models import ArchOptions, available_models, build_model
 from ..observer import Observer
+from ..provenance import source_commit
 from ..record.metrics import METRICS_FILE, RunRecord
 from ..record.tensorboard import TBLogger
 from ..regularizers import Regularizer, build_regularizers
@@ -54,6 +55,7 @@ def arch_options(model_cfg, regularizers) -> ArchOptions:
 def _run_meta(cfg: DictConfig, overrides: List[str]) -> Dict[str, Any]:
     return {
         "regstudy_version": __version__,
+        "git_commit": source_commit(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "host": platform.node(),
