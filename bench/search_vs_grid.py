@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from regstudy.report.runs import parse_overrides
+
 REGS = {"psp": "reg.psp.strength", "l2": "reg.l2.strength"}
 
 
@@ -75,31 +77,35 @@ def noise_command(args: argparse.Namespace, reg: str, work: Path, strength: str)
             f"hydra.sweep.dir={work / reg / 'noise'}"]
 
 
+def records(sweep_dir: Path) -> List[Dict]:
+    """Each job's metrics.json, read once, in launch order (job / trial number)."""
+    found = sorted((int(p.parent.name), p) for p in Path(sweep_dir).glob("*/metrics.json")
+                   if p.parent.name.isdigit())
+    return [json.loads(p.read_text()) for _, p in found]
+
+
+def _completed_errors(recs: List[Dict]) -> List[tuple]:
+    return [(1.0 - r["best_val_acc"], r) for r in recs
+            if r["status"] == "completed" and r.get("best_val_acc") is not None]
+
+
 def best_strength(sweep_dir: Path, key: str) -> str:
     """The strength of the grid run with the lowest best validation error (first on ties)."""
-    runs = sorted((int(p.parent.name), json.loads(p.read_text()))
-                  for p in sweep_dir.glob("*/metrics.json") if p.parent.name.isdigit())
-    done = [(1.0 - r["best_val_acc"], n, r) for n, r in runs
-            if r["status"] == "completed" and r.get("best_val_acc") is not None]
-    overrides = min(done, key=lambda t: (t[0], t[1]))[2]["overrides"]
-    return next(o.split("=", 1)[1] for o in overrides if o.startswith(key + "="))
+    best = min(_completed_errors(records(sweep_dir)), key=lambda t: t[0])[1]
+    return parse_overrides(best["overrides"])[key]
 
 
 def seed_noise(sweep_dir: Path) -> Optional[float]:
     """Sample std over training seeds of the best validation error; None under two runs."""
-    errs = [1.0 - json.loads(p.read_text())["best_val_acc"]
-            for p in sweep_dir.glob("*/metrics.json")
-            if json.loads(p.read_text())["status"] == "completed"]
+    errs = [e for e, _ in _completed_errors(records(sweep_dir))]
     return statistics.stdev(errs) if len(errs) >= 2 else None
 
 
 def curve(sweep_dir: Path) -> List[Dict[str, float]]:
     """Runs in launch order (job / trial number): cumulative epochs and the best validation
     error so far among completed runs (pruned runs add their epochs, not a result)."""
-    runs = sorted((int(p.parent.name), json.loads(p.read_text()))
-                  for p in sweep_dir.glob("*/metrics.json") if p.parent.name.isdigit())
     out, epochs, best = [], 0, float("inf")
-    for _, rec in runs:
+    for rec in records(sweep_dir):
         epochs += rec.get("epochs_run") or len(rec.get("history", []))
         if rec["status"] == "completed" and rec.get("best_val_acc") is not None:
             best = min(best, 1.0 - rec["best_val_acc"])
