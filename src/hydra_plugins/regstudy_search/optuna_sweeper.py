@@ -37,13 +37,15 @@ class OptunaSweeper(Sweeper):
     def check_trial(self, overrides: List[str]) -> Optional[str]:
         """Why a trial with these overrides could not run (composition or range check), or None."""
         from regstudy.config.validate import ConfigError, check
+        from regstudy.search.objective import OBJECTIVES
 
         try:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
             with open_dict(cfg):
                 del cfg["hydra"]
             check(cfg)
-            if "val" in str(self.conf.objective) and cfg.dataset.val_size <= 0:
+            objective = OBJECTIVES.get(str(self.conf.objective))
+            if objective and objective.needs_validation and cfg.dataset.val_size <= 0:
                 return (f"hydra.sweeper.objective={self.conf.objective} needs a validation set; "
                         "set dataset.val_size > 0")
         except ConfigError as err:

@@ -18,6 +18,11 @@ class Objective:
     direction: str                 # natural direction: maximize | minimize
     per_epoch: Optional[str]       # history column reported each epoch
 
+    @property
+    def needs_validation(self) -> bool:
+        """Measured on the validation split: a run with dataset.val_size=0 has no value."""
+        return bool(self.per_epoch) and self.per_epoch.startswith("val_")
+
 
 OBJECTIVES = {o.name: o for o in (
     Objective("best_val_acc", "maximize", "val_acc"),
