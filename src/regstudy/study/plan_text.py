@@ -19,7 +19,8 @@ def plan_lines(study: Study, root: Path) -> List[str]:
     lines += [
         f"stage 1 tune: {study.trials} trials per tuned arm x {study.tune_epochs} epochs, "
         f"sampler {t['sampler']} (seed {t['sampler_seed']}), pruner {t['pruner']}, "
-        f"objective {t['objective']} ({t.get('direction') or 'its natural direction'}) on validation, training seed {t['seed']}",
+        f"objective {t['objective']} ({t.get('direction') or 'its natural direction'}) "
+        f"on validation, training seed {t['seed']}",
         f"stage 2 final: seeds {', '.join(map(str, study.seeds))} x {study.final_epochs} "
         f"epochs per arm, tested with the best-on-validation weights",
         f"stage 3: table.md ({study.metric}, against arm={study.baseline}), report.html, "
