@@ -220,7 +220,19 @@ class StudyTuneConfig:
 class StudyFinalConfig:
     """Stage 2: each arm's best configuration re-trained with fresh seeds and tested."""
 
-    seeds: int = 5
+    # A number of seeds, or "auto": seeds added in looks (after looks[i] seeds per arm every
+    # open arm is tested with a group-sequential boundary) until each arm is decided or
+    # max_seeds is reached; needs study.sesoi.
+    seeds: Any = 5
+    min_seeds: int = 3
+    max_seeds: int = 8
+    # Seeds per arm after which seeds=auto tests ([] = [min_seeds, max_seeds]).
+    looks: List[int] = field(default_factory=lambda: [3, 5, 8])
+    # Family-wise error rate over the arms and looks, and the alpha-spending function.
+    alpha: float = 0.05
+    spending: str = "obf"
+    # paired: per-seed differences (every arm runs the same seeds); welch: unpaired.
+    analysis: str = "paired"
     # Final seeds are seed_offset, seed_offset + 1, ... (so they differ from tune.seed).
     seed_offset: int = 1000
     # Epochs of each final run (0 = trainer.epochs).
@@ -255,6 +267,12 @@ class StudyConfig:
     space: Dict[str, Any] = field(default_factory=dict)
     arm_space: Dict[str, Any] = field(default_factory=dict)
     baseline: str = "none"
+    # Smallest effect of interest, in the units the table prints (percentage points for errors
+    # and accuracies): a difference inside +-sesoi is "no difference larger than sesoi".
+    sesoi: Optional[float] = None
+    # The source's claims, judged by the study: {claim: text, arm: A, than: [B, ...] or all,
+    # metric: test_error|zsq|..., expect: lower|higher|equal}.
+    claims: List[Any] = field(default_factory=list)
     # Remove-one ablation of this arm at its tuned values ("" = none; "best" = the arm of
     # two or more regularizers best on validation).
     ablation: str = ""

@@ -22,7 +22,7 @@ METRICS_FILE = "metrics.json"
 OVERRIDES_FILE = ".hydra/overrides.yaml"  # written by Hydra before the job starts
 
 # Metrics `regstudy table --metric` can summarise: column name -> how to read it from a record.
-METRICS = ("test_error", "test_acc", "best_val_acc", "gap", "epochs", "time")
+METRICS = ("test_error", "test_acc", "best_val_acc", "gap", "epochs", "time", "zsq")
 
 # Override keys that never change what a run computes (besides the seed, which the table
 # aggregates over): paths, device choice and display options.
@@ -86,6 +86,12 @@ def _selected_train_acc(record: Dict[str, Any]) -> float | None:
     return None if row is None else row.get("train_acc")
 
 
+def _final_zsq(record: Dict[str, Any]) -> float | None:
+    """<z^2> on validation at the last epoch (mean over activation sites and the logits)."""
+    last = (record.get("history") or [{}])[-1]
+    return last.get("zsq_val/mean", last.get("zsq/mean"))
+
+
 def metric_values(record: Dict[str, Any]) -> Dict[str, float | None]:
     """The selectable metrics of one record (None where the run did not produce them)."""
     train_acc, test_acc = _selected_train_acc(record), record.get("test_acc")
@@ -97,6 +103,7 @@ def metric_values(record: Dict[str, Any]) -> Dict[str, float | None]:
         "gap": None if train_acc is None or test_acc is None else train_acc - test_acc,
         "epochs": record.get("epochs_run"),
         "time": record.get("wall_time_s"),
+        "zsq": _final_zsq(record),
     }
 
 

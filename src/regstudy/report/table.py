@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from . import stats
+from .compare import PAIRED, WELCH, Comparison, compare
+from .power import mde, seeds_needed
 from .runs import METRICS
 
 DEFAULT_LABEL = "(default)"   # a key some runs override and this one does not
@@ -31,6 +33,7 @@ DISPLAY = {
     "gap": ("train-test gap (%)", 100.0, 2),
     "epochs": ("epochs", 1.0, 1),
     "time": ("time (s)", 1.0, 1),
+    "zsq": ("final <z²> val", 1.0, 3),
 }
 
 
@@ -47,6 +50,8 @@ class Table:
     incomplete: pd.DataFrame        # runs that did not complete: run_dir, status, seed, note
     baseline: Dict[str, str] = field(default_factory=dict)
     status_counts: Dict[str, int] = field(default_factory=dict)   # over all runs
+    paired: bool = False            # pair by seed where a group and its baseline share seeds
+    sesoi: float = 0.0              # smallest effect of interest (metric units), 0 = none
 
 
 def varying_keys(overrides: pd.Series) -> tuple[List[str], Dict[str, str]]:
@@ -88,12 +93,22 @@ def _check_baseline(baseline: Dict[str, str], keys: List[str], labels: pd.DataFr
                                 f"(values of {key}: {', '.join(sorted(set(labels[key])))})")
 
 
+def _by_seed(group: pd.DataFrame) -> Dict[int, float]:
+    """seed -> value of the completed runs; {} when a seed repeats (nothing to pair by)."""
+    seeds = [int(s) for s in group["seed"] if s is not None and not pd.isna(s)]
+    if len(seeds) != len(group) or len(set(seeds)) != len(seeds):
+        return {}
+    return dict(zip(seeds, group["value"]))
+
+
 def summarize(runs: pd.DataFrame, metric: str = "test_error",
-              baseline: Optional[Dict[str, str]] = None) -> Table:
+              baseline: Optional[Dict[str, str]] = None, paired: bool = False,
+              sesoi: float = 0.0) -> Table:
     """Group `runs` (from `runs.load_runs`) and summarise `metric` per group.
 
     A group's baseline is the group with the same labels except the baseline keys, so
-    `reg=none` compares each model with its own unregularized runs."""
+    `reg=none` compares each model with its own unregularized runs. `paired`: compare by
+    per-seed differences where a group and its baseline have the same seeds (Welch else)."""
     if metric not in METRICS:
         raise ValueError(f"metric {metric!r} is not one of {', '.join(METRICS)}")
     baseline = dict(baseline or {})
@@ -101,11 +116,13 @@ def summarize(runs: pd.DataFrame, metric: str = "test_error",
     labels = _label_frame(runs[runs["overrides"].notna()], keys)
     _check_baseline(baseline, keys, labels)
     values: Dict[tuple, List[float]] = {}
+    seeded: Dict[tuple, Dict[int, float]] = {}
     rows = []
     for label, idx in _groups(labels):  # runs that say nothing of their config join no group
         group = runs.loc[idx]
         ok = group[(group["status"] == "completed") & group[metric].notna()]
         values[label] = ok[metric].tolist()
+        seeded[label] = _by_seed(ok.assign(value=ok[metric]))
         s = stats.summarize(values[label])
         counts = group["status"].value_counts()
         rows.append({**dict(zip(keys, label)), "n": s.n, "mean": s.mean, "std": s.std,
@@ -114,7 +131,7 @@ def summarize(runs: pd.DataFrame, metric: str = "test_error",
                      "other": int(len(group) - counts.reindex(STATUSES, fill_value=0).sum())})
     if baseline:
         for row, label in zip(rows, values):
-            row.update(_versus_baseline(label, keys, baseline, values))
+            row.update(_versus_baseline(label, keys, baseline, values, seeded, paired, sesoi))
         adjusted = stats.holm([row["p_value"] for row in rows])
         for row, p in zip(rows, adjusted):
             row["p_holm"] = float(p)
@@ -122,21 +139,37 @@ def summarize(runs: pd.DataFrame, metric: str = "test_error",
     incomplete = incomplete.assign(group=[_label_text(labels.loc[i]) if i in labels.index
                                           else "config unknown" for i in incomplete.index])
     return Table(metric, keys, common, pd.DataFrame(rows), incomplete, baseline,
-                 runs["status"].value_counts(sort=False).to_dict())
+                 runs["status"].value_counts(sort=False).to_dict(), paired, sesoi)
 
 
 def _versus_baseline(label: tuple, keys: List[str], baseline: Dict[str, str],
-                     values: Dict[tuple, List[float]]) -> Dict[str, object]:
-    """Difference of means with its Welch 95% interval, Hedges' g and Welch p against the group
-    that differs only in the baseline keys (Holm's adjustment is applied over all of them)."""
+                     values: Dict[tuple, List[float]], seeded: Dict[tuple, Dict[int, float]],
+                     paired: bool, sesoi: float) -> Dict[str, object]:
+    """Difference of means with its 95% interval (paired by seed, or Welch), the p-value of
+    the same test, Hedges' g, the minimum detectable effect at 80 % power and the seeds it
+    would take to detect `sesoi`, against the group that differs only in the baseline keys
+    (Holm's adjustment is applied over all of them)."""
     ref = tuple(baseline.get(k, v) for k, v in zip(keys, label))
     mine, theirs = values[label], values.get(ref, [])
-    d = stats.difference(mine, theirs)
     own = ref == label
-    return {"baseline": own, "diff": d.diff,
-            "diff_low": math.nan if own else d.low, "diff_high": math.nan if own else d.high,
+    d = stats.difference(mine, theirs)
+    arm, base = seeded.get(label, {}), seeded.get(ref, {})
+    pairable = paired and len(arm) == len(mine) and len(base) == len(theirs) and \
+        len(mine) >= 2 and set(arm) == set(base)
+    c = compare(arm, base, PAIRED) if pairable else _welch(mine, theirs)
+    lo, hi = c.interval() if pairable else (d.low, d.high)
+    needed = seeds_needed(c, sesoi) if sesoi > 0 and not own else None
+    return {"baseline": own, "diff": d.diff, "method": "" if own else c.method,
+            "diff_low": math.nan if own else lo, "diff_high": math.nan if own else hi,
             "hedges_g": math.nan if own else d.hedges_g,
-            "p_value": math.nan if own else stats.welch_p(mine, theirs)}
+            "p_value": math.nan if own else (c.p if pairable else stats.welch_p(mine, theirs)),
+            "mde": math.nan if own else mde(c), "seeds_needed": needed}
+
+
+def _welch(mine: List[float], theirs: List[float]) -> Comparison:
+    from .compare import welch
+
+    return welch(dict(enumerate(mine)), dict(enumerate(theirs)))
 
 
 def _groups(labels: pd.DataFrame):
@@ -166,11 +199,33 @@ def _fewest_seeds(table: Table) -> List[int]:
             for _, r in g.iterrows()]
 
 
-def _interval(lo: float, hi: float, n: int, scale: float, dec: int, signed: bool = False) -> str:
-    """'[lo, hi]'; where a group (or the baseline) has one seed there is none, and it says so."""
+BOUNDED = {"test_error", "test_acc", "best_val_acc"}   # fractions in [0, 1]
+
+
+def _interval(lo: float, hi: float, n: int, scale: float, dec: int, signed: bool = False,
+              span: float = math.inf) -> str:
+    """'[lo, hi]'; where a group (or the baseline) has one seed there is none, and it says so;
+    an interval wider than the metric's whole range (an error rate below 0 %) says it is
+    uninformative instead of printing impossible values."""
     if not math.isnan(lo):
+        if hi - lo > span:
+            return f"uninformative (n={n})"
         return f"[{_fmt(lo, scale, dec, signed)}, {_fmt(hi, scale, dec, signed)}]"
     return "no interval: 1 seed" if n == 1 else ""
+
+
+def _mean_interval(lo: float, hi: float, n: int, metric: str, scale: float, dec: int) -> str:
+    """The CI of a mean, bounded metrics: outside [0, 1] means it is uninformative."""
+    if metric in BOUNDED and not math.isnan(lo) and (lo < 0 or hi > 1):
+        return f"uninformative (n={n}): [{_fmt(max(lo, 0.0), scale, dec)}, " \
+               f"{_fmt(min(hi, 1.0), scale, dec)}] clipped"
+    return _interval(lo, hi, n, scale, dec)
+
+
+def _ci_heading(methods: List[str]) -> str:
+    used = sorted({m for m in methods if m})
+    return "diff 95% CI (" + ("paired" if used == [PAIRED] else "Welch" if used == [WELCH]
+                              else "paired or Welch, see test") + ")"
 
 
 def _p_text(p: float) -> str:
@@ -196,18 +251,28 @@ def display_frame(table: Table) -> pd.DataFrame:
     out[f"{heading} mean ± std"] = [
         _fmt(m, scale, dec) + ("" if math.isnan(s) else f" ± {_fmt(s, scale, dec)}")
         for m, s in zip(g["mean"], g["std"])]
-    out["95% CI"] = [_interval(lo, hi, n, scale, dec)
+    out["95% CI"] = [_mean_interval(lo, hi, n, table.metric, scale, dec)
                      for lo, hi, n in zip(g["ci_low"], g["ci_high"], g["n"])]
     if table.baseline:
         out["diff vs baseline"] = ["baseline" if b else _fmt(d, scale, dec, signed=True)
                                    for b, d in zip(g["baseline"], g["diff"])]
-        out["diff 95% CI (Welch)"] = [
-            "" if b or math.isnan(d) else _interval(lo, hi, n, scale, dec, signed=True)
+        span = 1.0 if table.metric in BOUNDED else math.inf
+        methods = list(g["method"])
+        out[_ci_heading(methods)] = [
+            "" if b or math.isnan(d) else _interval(lo, hi, n, scale, dec, True, 2 * span)
             for b, d, lo, hi, n in zip(g["baseline"], g["diff"], g["diff_low"], g["diff_high"],
                                        _fewest_seeds(table))]
-        out["p (Welch)"] = [_p_text(p) for p in g["p_value"]]
+        if len({m for m in methods if m}) > 1:
+            out["test"] = methods
+        out["p"] = [_p_text(p) for p in g["p_value"]]
         out["p (Holm)"] = [_p_text(p) for p in g["p_holm"]]
         out["Hedges' g"] = ["" if math.isnan(x) else f"{x:+.2f}" for x in g["hedges_g"]]
+        out["MDE (80% power)"] = [_fmt(x, scale, dec) for x in g["mde"]]
+        if table.sesoi > 0:
+            out[f"seeds to detect {_fmt(table.sesoi, scale, dec)}"] = [
+                "" if b or math.isnan(m) else ("> 10000" if n is None or pd.isna(n)
+                                               else str(int(n)))
+                for b, n, m in zip(g["baseline"], g["seeds_needed"], g["mde"])]
     out["not completed"] = [_not_completed(r) for _, r in g.iterrows()]
     return out
 
@@ -222,9 +287,15 @@ def notes(table: Table) -> List[str]:
     """What the numbers mean, the settings every run shares, and every run that did not complete."""
     lines = [f"{_counts_line(table)}; mean ± sample std over completed seeds, 95% CI of the mean "
              "from the t distribution (n-1 df)"
-             + ("; diff = mean - baseline group's mean with its 95% Welch interval, p = Welch's "
-               "two-sided t-test, Holm = p adjusted (Holm-Bonferroni) over every arm compared "
-               "with a baseline, g = Hedges' g (bias-corrected standardised difference)"
+             + ("; diff = mean - baseline group's mean with its 95% interval and two-sided p of "
+               + ("the paired t-test over per-seed differences where a group and its baseline "
+                  "ran the same seeds (a seed fixes data order, init and dropout masks, so "
+                  "pairing removes the noise they share), Welch's t-test otherwise"
+                  if table.paired else "Welch's t-test (unpaired; --paired pairs by seed)")
+               + ", Holm = p adjusted (Holm-Bonferroni) over every arm compared with a baseline, "
+               "g = Hedges' g (bias-corrected standardised difference), MDE = the smallest true "
+               "difference this test detects with 80% power at alpha 0.05 for the seeds it had "
+               "and the noise it measured"
                if table.baseline else "") + "."]
     if table.common:
         lines.append("Same in every run: " + " ".join(f"{k}={v}" for k, v in table.common.items()))

@@ -133,8 +133,9 @@ def main(argv: List[str]) -> int:
 def run_study(study: Study, base: List[str], root: Path, command: str) -> Dict[str, Any]:
     """The three stages into `root`; returns what study.json holds."""
     from .compose import Composer
-    from .stages import Layout, run_final, run_grid, run_tuning, write_arms
-    from .summary import arm_entry, grid_summary, write_report, write_summary, write_tables
+    from .stages import Layout, run_final, run_grid, run_sequential, run_tuning, write_arms
+    from .summary import (arm_entry, grid_summary, verdicts, write_report, write_summary,
+                          write_tables)
 
     layout, started = Layout(root), time.time()
     root.mkdir(parents=True, exist_ok=True)
@@ -142,8 +143,11 @@ def run_study(study: Study, base: List[str], root: Path, command: str) -> Dict[s
     composable = [o for o in base if not o.lstrip("+~").startswith("hydra")]
     with Composer(composable) as composer:
         chosen, ablated = write_arms(study, composer, searches, layout)
-    run_final(study, base, layout, [a.name for a in study.arms], layout.final,
-              study.baseline, "final")
+    if study.analysis.sequential:
+        run_sequential(study, base, layout)
+    else:
+        run_final(study, base, layout, [a.name for a in study.arms], layout.final,
+                  study.baseline, "final")
     ablation = None
     if ablated:
         source = next(iter(ablated.values()))[0].source
@@ -164,6 +168,7 @@ def run_study(study: Study, base: List[str], root: Path, command: str) -> Dict[s
                       "objective": study.tune["objective"], "sampler": study.tune["sampler"],
                       "pruner": study.tune["pruner"]},
            "arms": arms, "ablation": ablation, "grid": grid_summary(grid),
+           **verdicts(study, layout.final),
            "wall_time_s": round(time.time() - started, 1)}
     write_summary(doc, root)
     return doc

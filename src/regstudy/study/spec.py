@@ -37,6 +37,34 @@ class Arm:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One claim of the source, as data: `arm` has `expect` (lower/higher/equal) `metric`
+    than each arm of `than`."""
+
+    text: str
+    arm: str
+    than: List[str]
+    metric: str
+    expect: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """How the final stage compares arms: paired or Welch, at which level, and (seeds=auto)
+    the looks of the sequential rule and the smallest effect of interest."""
+
+    method: str = "paired"
+    alpha: float = 0.05
+    sesoi: Optional[float] = None      # in the units the table prints (percentage points)
+    looks: List[int] = field(default_factory=list)   # [] = a fixed number of seeds
+    spending: str = "obf"
+
+    @property
+    def sequential(self) -> bool:
+        return bool(self.looks)
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     arms: List[Arm]                 # selected arms, the baseline first
@@ -52,6 +80,8 @@ class Study:
     grid_names: List[str]           # arms the grid is for ([] = every one with a grid knob)
     grid_seeds: List[int]
     launcher: List[str]
+    analysis: Analysis = field(default_factory=Analysis)
+    claims: List[Claim] = field(default_factory=list)
 
     def arm(self, name: str) -> Arm:
         return next(a for a in self.arms if a.name == name)
@@ -139,8 +169,15 @@ def _check_objective(objective: str, direction: Optional[str]) -> None:
         raise StudyError(str(err).replace("hydra.sweeper.", "study.tune.")) from err
 
 
+def n_seeds(s: DictConfig) -> int:
+    """Seeds per arm of the final stage (the most it may run when seeds=auto)."""
+    return int(s.final.max_seeds) if str(s.final.seeds) == "auto" else int(s.final.seeds)
+
+
 def _check_budget(s: DictConfig) -> None:
-    if s.final.seeds < 2:
+    if str(s.final.seeds) != "auto" and not str(s.final.seeds).isdigit():
+        raise StudyError(f"study.final.seeds={s.final.seeds}: give a number of seeds or auto")
+    if n_seeds(s) < 2:
         raise StudyError(f"study.final.seeds={s.final.seeds}: need at least 2 seeds for an "
                          "interval and a test against the baseline")
     if s.tune.trials < 1:
@@ -148,9 +185,9 @@ def _check_budget(s: DictConfig) -> None:
     _check_objective(s.tune.objective, s.tune.direction)
     if s.grid.seeds < 1:
         raise StudyError(f"study.grid.seeds={s.grid.seeds} must be >= 1")
-    if s.final.seed_offset <= s.tune.seed < s.final.seed_offset + s.final.seeds:
+    if s.final.seed_offset <= s.tune.seed < s.final.seed_offset + n_seeds(s):
         raise StudyError(f"study.tune.seed={s.tune.seed} is one of the final seeds "
-                         f"{s.final.seed_offset}..{s.final.seed_offset + s.final.seeds - 1}; "
+                         f"{s.final.seed_offset}..{s.final.seed_offset + n_seeds(s) - 1}; "
                          "move study.final.seed_offset so the final seeds are fresh")
 
 
@@ -193,14 +230,73 @@ def read_study(cfg: DictConfig, has_knob: Callable[[List[str], str], bool],
         name=str(cfg.name), arms=chosen, baseline=s.baseline, ablation=s.ablation,
         trials=s.tune.trials, tune_epochs=tune_epochs,
         final_epochs=s.final.epochs or cfg.trainer.epochs,
-        seeds=[s.final.seed_offset + i for i in range(s.final.seeds)],
+        seeds=[s.final.seed_offset + i for i in range(n_seeds(s))],
         tune=_container(s.tune), metric=s.final.metric, grid_enabled=s.grid.enabled,
         grid_names=list(s.grid.arms),
         grid_seeds=[s.tune.seed + i for i in range(s.grid.seeds)],
-        launcher=list(s.launcher))
+        launcher=list(s.launcher), analysis=read_analysis(s),
+        claims=read_claims(_container(s.claims), list(arms), s.final.metric))
 
 
 def grid_arms(study: Study) -> List[Arm]:
     """Arms the grid stage runs: those named (or every selected one) that have a grid knob."""
     return [a for a in study.arms
             if a.grid and (not study.grid_names or a.name in study.grid_names)]
+
+
+SPENDING = ("obf", "pocock")
+ANALYSES = ("paired", "welch")
+CLAIM_METRICS = ("test_error", "test_acc", "best_val_acc", "gap", "zsq")
+EXPECT = ("lower", "higher", "equal")
+
+
+def read_analysis(s: DictConfig) -> Analysis:
+    """The final stage's analysis; seeds=auto checked: sesoi > 0, min <= looks <= max."""
+    f = s.final
+    if f.analysis not in ANALYSES:
+        raise StudyError(f"study.final.analysis={f.analysis}: choose from {', '.join(ANALYSES)}")
+    if not 0 < f.alpha < 1:
+        raise StudyError(f"study.final.alpha={f.alpha} must be in (0, 1)")
+    if s.sesoi is not None and s.sesoi <= 0:
+        raise StudyError(f"study.sesoi={s.sesoi} must be > 0 (the smallest difference that "
+                         "matters, in the table's units, e.g. 0.1 percentage points)")
+    if str(f.seeds) != "auto":
+        return Analysis(f.analysis, float(f.alpha), s.sesoi)
+    if s.sesoi is None:
+        raise StudyError("study.final.seeds=auto needs study.sesoi (the smallest difference "
+                         "that matters, e.g. study.sesoi=0.1 percentage points)")
+    if f.spending not in SPENDING:
+        raise StudyError(f"study.final.spending={f.spending}: choose from {', '.join(SPENDING)}")
+    if not 2 <= f.min_seeds <= f.max_seeds:
+        raise StudyError(f"study.final.min_seeds={f.min_seeds}, max_seeds={f.max_seeds}: need "
+                         "2 <= min_seeds <= max_seeds")
+    looks = sorted(set(list(f.looks) or [f.min_seeds, f.max_seeds]))
+    if looks[0] < f.min_seeds or looks[-1] > f.max_seeds:
+        raise StudyError(f"study.final.looks={looks}: every look must lie in "
+                         f"[min_seeds, max_seeds] = [{f.min_seeds}, {f.max_seeds}]")
+    if looks[-1] != f.max_seeds:
+        looks.append(int(f.max_seeds))
+    return Analysis(f.analysis, float(f.alpha), float(s.sesoi), looks, f.spending)
+
+
+def read_claims(raw: Any, arms: List[str], metric: str) -> List[Claim]:
+    """The preset's claims, each naming declared arms and a metric the runs record (`than:
+    all` = every other declared arm; arms left out by study.only are judged "not run")."""
+    claims = []
+    for i, c in enumerate(raw or []):
+        where = f"study.claims[{i}]"
+        if not isinstance(c, Mapping) or "arm" not in c:
+            raise StudyError(f"{where}: expected {{claim, arm, than, metric, expect}}")
+        than = [a for a in arms if a != c["arm"]] if c.get("than", "all") == "all" \
+            else list(c["than"]) if isinstance(c["than"], (list, tuple)) else [c["than"]]
+        for name in [c["arm"], *than]:
+            if name not in arms:
+                raise StudyError(f"{where}: arm {name!r} is not in this study; arms: "
+                                 f"{', '.join(arms)}")
+        m, expect = c.get("metric", metric), c.get("expect", "lower")
+        if m not in CLAIM_METRICS:
+            raise StudyError(f"{where}: metric {m!r}: choose from {', '.join(CLAIM_METRICS)}")
+        if expect not in EXPECT:
+            raise StudyError(f"{where}: expect {expect!r}: choose from {', '.join(EXPECT)}")
+        claims.append(Claim(str(c.get("claim", "")), c["arm"], than, m, expect))
+    return claims

@@ -129,13 +129,42 @@ def _final_jobs(names: List[str], seeds: List[int]) -> Set[Tuple[str, ...]]:
 
 
 def run_final(study: Study, base: List[str], layout: Layout, names: List[str],
-              sweep_dir: Path, baseline: str, what: str) -> None:
+              sweep_dir: Path, baseline: str, what: str) -> int:
     """Stage 2: `names` x the final seeds in one sweep, unless all of it finished before."""
     if sweep_done(sweep_dir, _final_jobs(names, study.seeds)):
         say(f"{what}: all {len(names) * len(study.seeds)} runs finished before, kept")
-        return
-    _sweep(final_overrides(study, names, base, layout.conf, sweep_dir, baseline), sweep_dir,
+        return 0
+    return _sweep(final_overrides(study, names, base, layout.conf, sweep_dir, baseline), sweep_dir,
            layout.log(sweep_dir.name), f"{what}: {len(names)} arms x {len(study.seeds)} seeds")
+
+
+def run_sequential(study: Study, base: List[str], layout: Layout) -> Dict[str, Any]:
+    """Stage 2 with seeds=auto: look k trains the seeds up to looks[k] for the baseline and
+    the arms still open, in its own sweep (DIR/final/look<k>), then every arm is decided
+    again from all the records on disk. Returns the decisions and the runs spent."""
+    from dataclasses import replace
+
+    from .decisions import arm_values, final_decisions, next_seeds
+
+    names = [a.name for a in study.arms]
+    done = 0
+    while True:
+        decisions = final_decisions(study, arm_values([layout.final], study.metric))
+        n = study.analysis.looks[0] if done == 0 else next_seeds(study, decisions)
+        if n is None:
+            break
+        open_arms = names if done == 0 else \
+            [study.baseline] + [a for a, d in decisions.items() if d.decision == "open"]
+        look = study.analysis.looks.index(n) + 1
+        rc = run_final(replace(study, seeds=study.seeds[done:n]), base, layout, open_arms,
+                       layout.final / f"look{look}", study.baseline,
+                       f"final look {look} ({n} seeds per arm)")
+        if rc != 0:
+            raise StageError(f"look {look} did not finish; see {layout.log('look' + str(look))}"
+                             " (the same command resumes the study at this look)")
+        done = n
+    return {"decisions": decisions, "runs": sum(len(v) for v in
+                                                arm_values([layout.final], study.metric).values())}
 
 
 def run_grid(study: Study, base: List[str], layout: Layout) -> List[Arm]:

@@ -24,17 +24,20 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def arm_table(dirs: List[Path], metric: str, baseline: str, arms: Optional[List[str]] = None):
+def arm_table(dirs: List[Path], metric: str, baseline: str, arms: Optional[List[str]] = None,
+              study: Optional[Study] = None):
     """regstudy table's Table over the runs under `dirs` (only `arms`, when given), grouped by
-    arm and compared with arm=`baseline`."""
+    arm and compared with arm=`baseline`, paired by seed when the study's analysis is."""
     from ..report.runs import load_runs
-    from ..report.table import summarize
+    from ..report.table import DISPLAY, summarize
 
     runs = load_runs(dirs)
     if arms is not None:
         keep = [ov is not None and ov.get("arm") in arms for ov in runs["overrides"]]
         runs = runs[keep].reset_index(drop=True)
-    return summarize(runs, metric, {"arm": baseline})
+    paired = study is not None and study.analysis.method == "paired"
+    sesoi = (study.analysis.sesoi or 0.0) / DISPLAY[metric][1] if study else 0.0
+    return summarize(runs, metric, {"arm": baseline}, paired, sesoi)
 
 
 def _rows(table) -> Dict[str, Dict[str, Any]]:
@@ -47,13 +50,14 @@ def write_tables(study: Study, root: Path, ablation: Optional[Dict[str, Any]]) -
     of the ablation table, against the combination they come from)."""
     from ..report.table import to_markdown
 
-    table = arm_table([root / "final"], study.metric, study.baseline)
+    table = arm_table([root / "final"], study.metric, study.baseline, study=study)
     (root / "table.md").write_text(to_markdown(table))
     say(f"table: {root / 'table.md'}")
     rows = _rows(table)
     if ablation:
         names = [ablation["of"], *ablation["arms"]]
-        abl = arm_table([root / "final", root / "ablation"], study.metric, ablation["of"], names)
+        abl = arm_table([root / "final", root / "ablation"], study.metric, ablation["of"], names,
+                        study)
         (root / "table_ablation.md").write_text(to_markdown(abl))
         rows.update({k: v for k, v in _rows(abl).items() if k != ablation["of"]})
         say(f"ablation table: {root / 'table_ablation.md'}")
@@ -166,6 +170,7 @@ def study_markdown(doc: Dict[str, Any], root: Path) -> str:
                         ("Remove-one ablation", "table_ablation.md")]:
         if (root / file).is_file():
             lines += ["", f"## {title}", "", (root / file).read_text().rstrip()]
+    lines += decisions_markdown(doc) + claims_markdown(doc)
     for arm, g in (doc.get("grid") or {}).items():
         lines += ["", f"## Grid on validation: {arm}", "", "| point | n | best val acc |",
                   "|---|---|---|"]
@@ -174,6 +179,79 @@ def study_markdown(doc: Dict[str, Any], root: Path) -> str:
         if g["best"]:
             lines.append(f"\nBest: {g['best']['point']}")
     return "\n".join(lines) + "\n"
+
+
+def verdicts(study: Study, final_dir: Path) -> Dict[str, Any]:
+    """study.json's analysis, each arm's decision against the baseline, the claims' verdicts
+    and the runs the final stage spent beside what a fixed max-seeds plan would have."""
+    from dataclasses import asdict
+
+    from .decisions import arm_values, describe, final_decisions, judge_claims
+
+    values = arm_values([final_dir], study.metric)
+    decisions = final_decisions(study, values)
+    spent = sum(len(v) for v in values.values())
+    return {"analysis": asdict(study.analysis),
+            "decisions": {a: describe(study, d) for a, d in decisions.items()},
+            "claims": judge_claims(study, [final_dir], decisions),
+            "spent": {"final_runs": spent,
+                      "fixed_plan_runs": len(study.arms) * len(study.seeds)}}
+
+
+def _fmt_num(x: Any, digits: int = 2, signed: bool = False) -> str:
+    if x is None:
+        return ""
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def _p(x: Any) -> str:
+    return "" if x is None else (f"{x:.2g}" if x < 0.001 else f"{x:.3f}")
+
+
+def decisions_markdown(doc: Dict[str, Any]) -> List[str]:
+    """The decisions table: each arm against the baseline, with the power it had."""
+    a = doc.get("analysis") or {}
+    how = (f"group-sequential ({a.get('spending')} alpha spending, looks at "
+           f"{a.get('looks')} seeds, Holm over arms)" if a.get("looks")
+           else "one look at every seed (Holm over arms)")
+    lines = ["", "## Decisions against the baseline", "",
+             f"{a.get('method', 'paired')} comparisons, {how}, family-wise alpha "
+             f"{a.get('alpha')}; smallest effect of interest (sesoi) "
+             f"{a.get('sesoi') if a.get('sesoi') is not None else 'not set'}. Interval: the "
+             "repeated confidence interval at the level the arm was last tested at. MDE: the "
+             "smallest difference the comparison detects with 80% power at alpha 0.05.", "",
+             "| comparison | decision | at look | seeds | diff | interval | p | level | MDE (80%) "
+             "| seeds for sesoi |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for arm, d in (doc.get("decisions") or {}).items():
+        lo, hi = (d.get("interval") or [None, None])
+        lines.append(f"| {arm} vs {doc.get('baseline')} | {d['decision']} | {d.get('look') or ''} | {d.get('n', '')} | "
+                     f"{_fmt_num(d.get('diff'), 3, True)} | [{_fmt_num(lo, 3, True)}, "
+                     f"{_fmt_num(hi, 3, True)}] | {_p(d.get('p'))} | {_p(d.get('level'))} | "
+                     f"{_fmt_num(d.get('mde_80'), 3)} | {d.get('seeds_for_sesoi') or ''} |")
+    spent = doc.get("spent") or {}
+    if spent:
+        lines += ["", f"Final runs spent: {spent['final_runs']} (a fixed plan of the most seeds "
+                      f"would have spent {spent['fixed_plan_runs']})."]
+    return lines
+
+
+def claims_markdown(doc: Dict[str, Any]) -> List[str]:
+    """Each claim of the source with the study's verdict, comparison by comparison."""
+    if not doc.get("claims"):
+        return []
+    lines = ["", "## The source's claims, judged by this study", "",
+             "| claim | verdict | comparison | diff | interval | p (Holm) | MDE (80%) | "
+             "seeds for sesoi |", "|---|---|---|---|---|---|---|---|"]
+    for c in doc["claims"]:
+        for i, cmp in enumerate(c["comparisons"]):
+            lo, hi = cmp.get("interval") or [None, None]
+            p = cmp.get("p_holm", cmp.get("p"))
+            lines.append(f"| {c['claim'] if i == 0 else ''} | {c['verdict'] if i == 0 else ''}"
+                         f" | {c['arm']} vs {cmp['than']} ({c['metric']}): {cmp['verdict']} | "
+                         f"{_fmt_num(cmp.get('diff'), 3, True)} | [{_fmt_num(lo, 3, True)}, "
+                         f"{_fmt_num(hi, 3, True)}] | {_p(p)} | {_fmt_num(cmp.get('mde_80'), 3)}"
+                         f" | {cmp.get('seeds_for_sesoi') or ''} |")
+    return lines
 
 
 def write_summary(doc: Dict[str, Any], root: Path) -> None:
