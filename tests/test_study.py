@@ -82,11 +82,34 @@ def test_space_override_from_the_command_line_is_a_string_not_a_sweep():
     ("seed=3", "the study sets the seeds"),
     ("study.tune.objective=test_acc", "the test set is never used to choose"),
     ("study.tune.objective=val_acc", "is not a metric of the run record"),
+    ("study.final.seeds=auto", "study.final.seeds=auto needs study.sesoi"),
+    ("study.sesoi=0", "study.sesoi=0.0 must be > 0"),
+    ("study.sesoi=-0.1", "must be > 0"),
+    ("study.final.seeds=many", "give a number of seeds or auto"),
 ])
 def test_bad_input_is_one_line_and_exit_2_before_anything_runs(tmp_path, capsys, override,
                                                                message):
     out = tmp_path / "study"
     code = main(["experiment=kung_regularization", override, "--dir", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["study.final.min_seeds=6", "study.final.max_seeds=4"], "need 2 <= min_seeds <= max_seeds"),
+    (["study.final.looks=[2,5,8]"], "every look must lie in [min_seeds, max_seeds] = [3, 8]"),
+    (["study.final.looks=[3,5,9]"], "every look must lie in"),
+    (["study.final.spending=linear"], "study.final.spending=linear: choose from obf, pocock"),
+    (["+study.claims=[{arm: psp, than: [nosuch]}]"], "arm 'nosuch' is not in this study"),
+    (["+study.claims=[{arm: psp, metric: val_loss}]"], "metric 'val_loss': choose from"),
+    (["+study.claims=[{arm: psp, expect: smaller}]"], "expect 'smaller': choose from"),
+])
+def test_sequential_and_claim_bad_input_is_one_line_exit_2(tmp_path, capsys, overrides, message):
+    out = tmp_path / "study"
+    code = main(["experiment=psp_mnist", "study.final.seeds=auto", "study.sesoi=0.1",
+                 *overrides, "--dir", str(out)])
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1, err

@@ -130,7 +130,8 @@ def _look(plan: Plan, k: int, tests: Dict[str, Comparison], decided: Dict[str, A
         arm, c = min(open_arms.items(), key=lambda kv: (math.isnan(kv[1].p), kv[1].p))
         if not c.p <= level:
             break
-        decided[arm] = ArmDecision(_direction(plan, c.diff), k + 1, c, level)
+        decided[arm] = ArmDecision(_direction(plan, c.diff), k + 1, c, level,
+                                   decided[arm].history)
         rejected += 1
         del open_arms[arm]
     if not open_arms:
@@ -138,7 +139,7 @@ def _look(plan: Plan, k: int, tests: Dict[str, Comparison], decided: Dict[str, A
     level = plan.levels(plan.alpha / (m - rejected))[k]
     last = k == len(plan.looks) - 1
     for arm, c in open_arms.items():
-        d = ArmDecision(OPEN, None, c, level)
+        d = ArmDecision(OPEN, None, c, level, decided[arm].history)
         lo, hi = d.interval()
         if plan.sesoi > 0 and -plan.sesoi < lo and hi < plan.sesoi:
             d.decision, d.look = EQUIVALENT, k + 1

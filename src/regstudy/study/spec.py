@@ -118,7 +118,7 @@ def _check_sweep_expression(where: str, key: str, expr: str) -> None:
 
 
 def _container(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
 def _arm_knobs(name: str, regs: List[str], has_knob: Callable[[List[str], str], bool],
