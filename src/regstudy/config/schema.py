@@ -203,6 +203,7 @@ class ProbeConfig:
 class StudyTuneConfig:
     """Stage 1 of `regstudy study`: an Optuna search per arm, on validation only."""
 
+    # Trials per tuned arm; 0: no tuning, every arm trains at the preset's values.
     trials: int = 20
     # Epochs of each tuning trial (0 = trainer.epochs).
     epochs: int = 0

@@ -21,8 +21,7 @@ def plan_lines(study: Study, root: Path) -> List[str]:
         f"sampler {t['sampler']} (seed {t['sampler_seed']}), pruner {t['pruner']}, "
         f"objective {t['objective']} ({t.get('direction') or 'its natural direction'}) "
         f"on validation, training seed {t['seed']}",
-        f"stage 2 final: seeds {', '.join(map(str, study.seeds))} x {study.final_epochs} "
-        f"epochs per arm, tested with the best-on-validation weights",
+        _final_line(study),
         f"stage 3: table.md ({study.metric}, against arm={study.baseline}), report.html, "
         "study.md, study.json"]
     if study.ablation:
@@ -31,8 +30,47 @@ def plan_lines(study: Study, root: Path) -> List[str]:
         for arm in grid_arms(study):
             grid = " ".join(f"{k}={v}" for k, v in arm.grid.items())
             lines.append(f"grid {arm.name}: {grid} (seeds {study.grid_seeds}, validation)")
-    lines.append("launcher: " + " ".join(study.launcher))
-    return lines
+    lines.append("launcher: " + (" ".join(study.launcher) or "from the command line"))
+    return lines + power_lines(study, root)
+
+
+def _final_line(study: Study) -> str:
+    a = study.analysis
+    seeds = f"seeds {', '.join(map(str, study.seeds))}"
+    if a.sequential:
+        seeds = (f"seeds=auto: up to {len(study.seeds)} seeds ({study.seeds[0]}..), tested "
+                 f"after {', '.join(map(str, a.looks))} seeds per arm ({a.spending} alpha "
+                 f"spending, Holm over arms, alpha {a.alpha}, sesoi {a.sesoi})")
+    return (f"stage 2 final: {seeds} x {study.final_epochs} epochs per arm, {a.method} "
+            "comparisons, tested with the best-on-validation weights")
+
+
+def power_lines(study: Study, root: Path) -> List[str]:
+    """What the final stage can detect: from the final runs already on disk when the study is
+    resumed, else the seeds it takes at a few noise levels relative to the sesoi."""
+    from .decisions import arm_values, describe, final_decisions
+
+    a = study.analysis
+    if not a.sesoi:
+        return ["power: set study.sesoi to see the seeds each comparison needs"]
+    values = arm_values([root / "final"], study.metric) if (root / "final").is_dir() else {}
+    if values.get(study.baseline):
+        lines = ["power from the final runs on disk (80%, alpha 0.05):"]
+        for arm, d in final_decisions(study, values).items():
+            e = describe(study, d)
+            if "mde_80" in e:
+                lines.append(f"  {arm}: n={e['n']}, MDE {e['mde_80']}, seeds for sesoi "
+                             f"{e['seeds_for_sesoi'] or 'unknown'} ({e['decision']})")
+        return lines
+    from ..report.compare import PAIRED, Comparison
+    from ..report.power import seeds_needed
+
+    parts = []
+    for ratio in (0.5, 1.0, 2.0):
+        c = Comparison(PAIRED, 2, 0.0, ratio * a.sesoi / 2 ** 0.5, 1.0, 1.0, 0.0)
+        parts.append(f"sd of per-seed differences {ratio:g} x sesoi: {seeds_needed(c, a.sesoi) or '> 10000'}")
+    return ["seeds per arm for 80% power to detect sesoi (paired differences, alpha 0.05; "
+            "no final runs yet to measure the noise): " + "; ".join(parts)]
 
 
 def _hours(seconds: float) -> str:

@@ -180,8 +180,9 @@ def _check_budget(s: DictConfig) -> None:
     if n_seeds(s) < 2:
         raise StudyError(f"study.final.seeds={s.final.seeds}: need at least 2 seeds for an "
                          "interval and a test against the baseline")
-    if s.tune.trials < 1:
-        raise StudyError(f"study.tune.trials={s.tune.trials} must be >= 1")
+    if s.tune.trials < 0:
+        raise StudyError(f"study.tune.trials={s.tune.trials} must be >= 0 (0: no tuning, "
+                         "every arm trains at the preset's values)")
     _check_objective(s.tune.objective, s.tune.direction)
     if s.grid.seeds < 1:
         raise StudyError(f"study.grid.seeds={s.grid.seeds} must be >= 1")
@@ -224,6 +225,8 @@ def read_study(cfg: DictConfig, has_knob: Callable[[List[str], str], bool],
             raise StudyError(f"study.space.{key}: no arm has this knob; check its spelling")
     grid = flatten(_container(s.grid["values"]))  # .values is the Mapping method
     _check_ablation(s.ablation, arms)
+    if s.tune.trials == 0:   # no tuning: the arms train at the values the preset gives them
+        space, arm_space = {}, {a: {} for a in arms}
     chosen = [_arm_knobs(n, arms[n], has_knob, space, arm_space, grid) for n in _selected(s, arms)]
     tune_epochs = s.tune.epochs or cfg.trainer.epochs
     return Study(
@@ -235,7 +238,8 @@ def read_study(cfg: DictConfig, has_knob: Callable[[List[str], str], bool],
         grid_names=list(s.grid.arms),
         grid_seeds=[s.tune.seed + i for i in range(s.grid.seeds)],
         launcher=list(s.launcher), analysis=read_analysis(s),
-        claims=read_claims(_container(s.claims), list(arms), s.final.metric))
+        claims=read_claims(_container(s.claims), list(arms) + _ablation_names(s.ablation, arms),
+                           s.final.metric))
 
 
 def grid_arms(study: Study) -> List[Arm]:
@@ -248,6 +252,11 @@ SPENDING = ("obf", "pocock")
 ANALYSES = ("paired", "welch")
 CLAIM_METRICS = ("test_error", "test_acc", "best_val_acc", "gap", "zsq")
 EXPECT = ("lower", "higher", "equal")
+
+
+def _ablation_names(of: str, arms: Dict[str, List[str]]) -> List[str]:
+    """Names of the remove-one arms (as stages.ablation_arms names them), for claims."""
+    return [f"{of}_minus_{reg}" for reg in arms.get(of, [])] if of not in ("", "best") else []
 
 
 def read_analysis(s: DictConfig) -> Analysis:

@@ -193,7 +193,7 @@ def verdicts(study: Study, final_dir: Path) -> Dict[str, Any]:
     spent = sum(len(v) for v in values.values())
     return {"analysis": asdict(study.analysis),
             "decisions": {a: describe(study, d) for a, d in decisions.items()},
-            "claims": judge_claims(study, [final_dir], decisions),
+            "claims": judge_claims(study, [final_dir, final_dir.parent / "ablation"], decisions),
             "spent": {"final_runs": spent,
                       "fixed_plan_runs": len(study.arms) * len(study.seeds)}}
 
