@@ -195,3 +195,31 @@ def test_claims_are_judged_from_the_runs(tmp_path):
         ["none", "weight_decay", "dropout"]
     assert claims["PSP lowest z2"]["verdict"] == "not run"       # dropout was left out
     assert claims["dropout beats none"]["verdict"] == "not run"
+
+
+def test_tensorboard_names_only_what_varies_between_the_sweep_jobs(tmp_path):
+    from types import SimpleNamespace
+
+    from hydra.types import RunMode
+
+    from regstudy.record.plan import write_plan
+    from regstudy.train_app import tb_run_name
+
+    common = ["dataset.subset=2000", "trainer.epochs=2"]
+    write_plan(tmp_path, [[*common, f"reg={r}", f"seed={s}"] for r in ("none", "l2")
+                          for s in (0, 1)])
+    hc = SimpleNamespace(mode=RunMode.MULTIRUN, sweep=SimpleNamespace(dir=str(tmp_path)),
+                         job=SimpleNamespace(num=3),
+                         overrides=SimpleNamespace(task=[*common, "reg=l2", "seed=1"]))
+    assert tb_run_name(hc) == "reg=l2,seed=1"
+
+
+def test_one_epoch_gets_a_readable_x_axis():
+    from matplotlib.figure import Figure
+
+    from regstudy.report.plots import epoch_axis
+
+    ax = Figure().subplots()
+    ax.plot([1], [0.5], "o")
+    epoch_axis(ax)
+    assert ax.get_xlim() == (0.5, 1.5)

@@ -35,9 +35,9 @@ def test_page_has_every_section_and_the_numbers_of_regstudy_table(tmp_path):
     study = write_study(tmp_path / "sweep", ARMS)
     html = report([study], tmp_path / "r.html", "--baseline", "reg=none")
     for heading in ("1. What was studied", "2. The table", "3. Learning curves per arm",
-                    "4. Gradient flow and", "6. Runs"):
+                    "4. Gradient flow and", "5. Runs"):
         assert heading in html
-    assert "5. Search history" not in html             # no search.json here
+    assert "Search history" not in html and "6. Runs" not in html   # no search.json: no gap
     assert len(re.findall(r'<img class="fig" src="data:image/png;base64,', html)) == 3
     assert not re.search(r'(src|href)="(https?:)?//', html) and "<script" not in html
     table = run_cli(["table", str(study), "--baseline", "reg=none"]).stdout

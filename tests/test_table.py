@@ -228,3 +228,45 @@ def test_threads_per_job_counts_only_the_jobs_the_sweep_has():
     joblib = {"_target_": JOBLIB, "n_jobs": -1}
     assert threads_per_job(joblib, 16, sweep_jobs=3) == 5
     assert threads_per_job(joblib, 16, sweep_jobs=40) == 1
+
+
+def _paired_sweep(root: Path) -> Path:
+    """none and psp over the same 4 seeds; each seed's noise is shared by both arms."""
+    shared = [0.004, -0.003, 0.002, -0.001]
+    for seed, s in enumerate(shared):
+        for reg, level in (("none", 0.10), ("psp", 0.095)):
+            write_run(root / f"{reg}{seed}", [f"reg={reg}", f"seed={seed}"],
+                      test_error=level + s + 0.0002 * (-1) ** seed * (reg == "psp"))
+    return root
+
+
+def test_paired_table_uses_per_seed_differences_and_says_so(tmp_path):
+    runs = load_runs([_paired_sweep(tmp_path)])
+    welch = summarize(runs, "test_error", {"reg": "none"}).groups.set_index("reg")
+    paired = summarize(runs, "test_error", {"reg": "none"}, paired=True).groups.set_index("reg")
+    none = runs[runs.overrides.map(lambda o: o["reg"] == "none")].sort_values("seed")
+    psp = runs[runs.overrides.map(lambda o: o["reg"] == "psp")].sort_values("seed")
+    ref = sps.ttest_rel(psp["test_error"], none["test_error"])
+    assert paired.loc["psp", "method"] == "paired"
+    assert paired.loc["psp", "p_value"] == pytest.approx(ref.pvalue)
+    assert paired.loc["psp", "p_value"] < welch.loc["psp", "p_value"]
+    assert paired.loc["psp", "mde"] < welch.loc["psp", "mde"]
+    text = render([tmp_path], baseline="reg=none", paired=True, sesoi=0.5)
+    assert "diff 95% CI (paired)" in text and "MDE (80% power)" in text
+    assert "seeds to detect 0.50" in text and "paired t-test over per-seed differences" in text
+
+
+def test_an_interval_wider_than_the_metric_range_is_called_uninformative(tmp_path):
+    for seed, err in enumerate([0.05, 0.60]):
+        write_run(tmp_path / str(seed), ["reg=none", f"seed={seed}"], test_error=err)
+    text = render([tmp_path])
+    assert "uninformative (n=2)" in text and "-" not in text.split("\n")[2].split("|")[4]
+
+
+def test_sampled_float_labels_print_three_significant_digits(tmp_path):
+    for seed, value in enumerate(["0.00012345678901234567", "0.0031622776601683794"]):
+        write_run(tmp_path / str(seed), [f"reg.l2.strength={value}", "seed=0"],
+                  test_error=0.1)
+    text = render([tmp_path])
+    assert "| 0.000123 " in text and "| 0.00316 " in text and "0.0001234567" not in text
+    assert "0.00012345678901234567" in render([tmp_path], fmt="csv")

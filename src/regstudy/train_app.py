@@ -60,9 +60,20 @@ def tb_run_name(hc) -> str:
 
     if hc.mode != RunMode.MULTIRUN:
         return ""
-    keep = [o for o in hc.overrides.task
-            if not o.split("=", 1)[0].lstrip("+~").startswith(TB_NAME_SKIP)]
+    shared = _shared_by_every_job(Path(hc.sweep.dir))
+    keep = [o for o in hc.overrides.task if o not in shared
+            and not o.split("=", 1)[0].lstrip("+~").startswith(TB_NAME_SKIP)]
     return ",".join(sorted(keep)).replace("/", "_")[:200] or f"job{hc.job.num}"
+
+
+def _shared_by_every_job(sweep_dir: Path) -> set:
+    """Overrides every job of the sweep's plan has: they name no run apart in TensorBoard."""
+    from .record.plan import read_plan
+
+    jobs = read_plan(sweep_dir) or []
+    if len(jobs) < 2:
+        return set()
+    return set.intersection(*(set(j["overrides"]) for j in jobs))
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")

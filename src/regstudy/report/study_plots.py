@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
 from .arms import band
-from .plots import _legend_below
+from .plots import _legend_below, epoch_axis
 
 History = Sequence[Mapping[str, Any]]
 MARKERS = "osD^vP*X"   # per arm, so arms whose lines coincide stay distinguishable
@@ -90,11 +90,22 @@ def _fixed_legend_below(fig: Figure, handles: List[Line2D]) -> None:
                         bottom=min(legend_in / height, 0.6))
 
 
+def _unique_ticks(ax) -> None:
+    """Within a narrow range '%.3g' can print one number twice: fewer ticks until not."""
+    for n in (6, 4, 3, 2):
+        ax.yaxis.set_major_locator(MaxNLocator(n))
+        low, high = ax.get_ylim()
+        labels = [f"{t:.3g}" for t in ax.get_yticks() if low <= t <= high]
+        if len(set(labels)) == len(labels):
+            return
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.4g"))
+
+
 def _style_axes(ax, panel: Panel) -> None:
     ax.set_title(panel.title, fontsize=10)
     ax.set_ylabel(panel.ylabel)
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epoch_axis(ax)
     if panel.logy and ax.has_data():
         ax.set_yscale("log")
         low, high = ax.get_ylim()
@@ -102,6 +113,7 @@ def _style_axes(ax, panel: Panel) -> None:
             ax.yaxis.set_major_locator(MaxNLocator(6))
             ax.yaxis.set_minor_locator(NullLocator())
             ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+            _unique_ticks(ax)
     if not ax.has_data():
         ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center", va="center")
     ax.grid(True, which="major", alpha=0.3)

@@ -187,6 +187,18 @@ def _label_text(labels: pd.Series) -> str:
 
 # --- output ----------------------------------------------------------------------------------
 
+def short_label(value: object) -> object:
+    """A sampled float such as 0.00012345678901234567 shown with 3 significant digits (the CSV
+    keeps the exact value); anything else as it is."""
+    text = str(value)
+    try:
+        number = float(text)
+    except ValueError:
+        return value
+    digits = len(text.lstrip("+-0.").replace(".", "").split("e")[0])
+    return f"{number:.3g}" if digits > 4 and "." in text else value
+
+
 def _fmt(x: float, scale: float, decimals: int, signed: bool = False) -> str:
     return "" if x is None or math.isnan(x) else f"{x * scale:{'+' if signed else ''}.{decimals}f}"
 
@@ -245,7 +257,7 @@ def display_frame(table: Table) -> pd.DataFrame:
     """The table as strings, as printed: one column per varying key, then the statistics."""
     heading, scale, dec = DISPLAY[table.metric]
     g = table.groups
-    out = pd.DataFrame({k: g[k] for k in table.keys}) if table.keys else \
+    out = pd.DataFrame({k: g[k].map(short_label) for k in table.keys}) if table.keys else \
         pd.DataFrame({"runs": ["all"] * len(g)})
     out["n"] = g["n"].astype(str)
     out[f"{heading} mean ± std"] = [
