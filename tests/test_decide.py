@@ -223,3 +223,16 @@ def test_one_epoch_gets_a_readable_x_axis():
     ax.plot([1], [0.5], "o")
     epoch_axis(ax)
     assert ax.get_xlim() == (0.5, 1.5)
+
+
+def test_a_finished_run_stays_finished_when_only_the_study_declaration_changes(tmp_path):
+    """A study's runs must survive new claims, a sesoi or a seeds=auto plan in the preset."""
+    from regstudy.train.run import RunAborted, finished_record
+
+    config = {"trainer": {"epochs": 2}, "study": {"final": {"seeds": 5}}}
+    (tmp_path / "metrics.json").write_text(json.dumps({"status": "completed",
+                                                       "config": config}))
+    changed = {"trainer": {"epochs": 2}, "study": {"final": {"seeds": "auto"}, "sesoi": 0.1}}
+    assert finished_record(tmp_path, changed)["status"] == "completed"
+    with pytest.raises(RunAborted, match="trainer.epochs: 2 -> 3"):
+        finished_record(tmp_path, {"trainer": {"epochs": 3}, "study": {}})

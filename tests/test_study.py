@@ -82,7 +82,6 @@ def test_space_override_from_the_command_line_is_a_string_not_a_sweep():
     ("seed=3", "the study sets the seeds"),
     ("study.tune.objective=test_acc", "the test set is never used to choose"),
     ("study.tune.objective=val_acc", "is not a metric of the run record"),
-    ("study.final.seeds=auto", "study.final.seeds=auto needs study.sesoi"),
     ("study.sesoi=0", "study.sesoi=0.0 must be > 0"),
     ("study.sesoi=-0.1", "must be > 0"),
     ("study.final.seeds=many", "give a number of seeds or auto"),
@@ -98,6 +97,7 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_runs(tmp_path, capsys,
 
 
 @pytest.mark.parametrize("overrides,message", [
+    (["study.sesoi=null"], "study.final.seeds=auto needs study.sesoi"),
     (["study.final.min_seeds=6", "study.final.max_seeds=4"], "need 2 <= min_seeds <= max_seeds"),
     (["study.final.looks=[2,5,8]"], "every look must lie in [min_seeds, max_seeds] = [3, 8]"),
     (["study.final.looks=[3,5,9]"], "every look must lie in"),
@@ -133,6 +133,8 @@ def test_stage_commands(tmp_path):
             "hydra/launcher=joblib", f"hydra.sweep.dir={tmp_path / 'tune' / 'l2'}"} <= set(tune)
     assert not any(o.startswith("reg.dropout") for o in tune)
     assert not any(o.startswith("hydra.sweeper.direction") for o in tune)  # the objective's own
+    assert "+hydra.sweeper.sampler_options.n_startup_trials=2" in tune     # 0.3 x 7 trials
+    assert "+hydra.sweeper.pruner_options.n_warmup_steps=2" in tune        # not on epoch 1
     final = final_overrides(study, ["none", "l2"], base, tmp_path / "conf", tmp_path / "final",
                             "none")
     assert "+arm=none,l2" in final and "seed=1000,1001,1002" in final
@@ -313,3 +315,35 @@ def test_report_gets_each_search_with_absolute_trial_paths(tmp_path):
     assert [t["run_dir"] for t in copied["trials"]] == \
         [str((tune / "0").resolve()), str(tune / "1")]
     assert collect_searches(tmp_path / "nothing") is None
+
+
+def test_the_winner_is_confirmed_on_more_seeds_before_it_is_fixed(tmp_path):
+    """Trial 1 scored best on its one seed by luck; on two more seeds trial 0 is better."""
+    from regstudy.study.confirm import confirm_arm, confirm_seeds
+
+    study, base = _study(["experiment=kung_regularization", "study.tune.confirm_top=2"])
+    search = {"direction": "maximize", "best": {"number": 1, "value": 0.95, "overrides": []},
+              "trials": [{"number": 0, "state": "complete", "value": 0.93,
+                          "params": {"reg.l2.strength": 0.001}},
+                         {"number": 1, "state": "complete", "value": 0.95,
+                          "params": {"reg.l2.strength": 0.1}},
+                         {"number": 2, "state": "pruned", "value": 0.5, "params": {}}]}
+    true_score = {"0.001": 0.94, "0.1": 0.90}
+    launched = []
+
+    def run_sweep(overrides, sweep_dir, what):
+        launched.append(overrides)
+        strength = next(o.split("=")[1] for o in overrides if o.startswith("reg.l2.strength"))
+        for i, seed in enumerate(confirm_seeds(study)):
+            run = Path(sweep_dir) / str(i)
+            run.mkdir(parents=True)
+            (run / "metrics.json").write_text(json.dumps(
+                {"status": "completed", "seed": seed, "best_val_acc": true_score[strength]}))
+        return 0
+
+    out = confirm_arm(study, study.arm("l2"), search, base, tmp_path, run_sweep)
+    assert confirm_seeds(study) == [1, 2] and len(launched) == 2
+    assert all("seed=1,2" in ov for ov in launched)
+    assert out["best"]["number"] == 0 and out["best"]["overrides"] == ["reg.l2.strength=0.001"]
+    assert out["best"]["value"] == pytest.approx((0.93 + 0.94 + 0.94) / 3)
+    assert out["confirm"]["single_seed_best"] == 1

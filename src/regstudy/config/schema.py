@@ -215,6 +215,15 @@ class StudyTuneConfig:
     objective: str = "best_val_acc"
     # null: the objective's natural direction (maximize an accuracy, minimize a loss or error).
     direction: Optional[str] = None
+    # The median pruner judges a trial from this epoch on (one epoch does not rank strengths).
+    prune_from_epoch: int = 2
+    # TPE's random start-up trials: this fraction of the trials (at least 2), so a study's
+    # search models the landscape instead of staying a random search.
+    startup_fraction: float = 0.3
+    # Before an arm's winner is fixed, its confirm_top best trials are re-run on confirm_seeds
+    # more seeds and the best mean wins (0 = the single-seed best).
+    confirm_top: int = 3
+    confirm_seeds: int = 2
 
 
 @dataclass

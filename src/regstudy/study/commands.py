@@ -34,8 +34,21 @@ def tune_overrides(study: Study, arm: Arm, base: List[str], sweep_dir: Path) -> 
             f"hydra.sweeper.sampler={t['sampler']}", f"hydra.sweeper.seed={t['sampler_seed']}",
             f"hydra.sweeper.pruner={t['pruner']}", f"hydra.sweeper.objective={t['objective']}",
             *([f"hydra.sweeper.direction={t['direction']}"] if t.get("direction") else []),
+            *search_options(study),
             f"seed={t['seed']}", f"trainer.epochs={study.tune_epochs}",
             f"hydra.sweep.dir={sweep_dir}", *VALIDATION_TABLE]
+
+
+def search_options(study: Study) -> List[str]:
+    """TPE's start-up scaled to the trial budget, and the median pruner's warm-up in epochs
+    (trials report their validation metric at step = epoch, from 1)."""
+    t, out = study.tune, []
+    if t["sampler"] == "tpe":
+        startup = max(2, round(study.trials * float(t.get("startup_fraction", 0.3))))
+        out.append(f"+hydra.sweeper.sampler_options.n_startup_trials={startup}")
+    if t["pruner"] == "median" and int(t.get("prune_from_epoch", 1)) > 1:
+        out.append(f"+hydra.sweeper.pruner_options.n_warmup_steps={int(t['prune_from_epoch'])}")
+    return out
 
 
 def final_overrides(study: Study, arms: List[str], base: List[str], conf_dir: Path,

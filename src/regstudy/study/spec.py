@@ -238,7 +238,7 @@ def read_study(cfg: DictConfig, has_knob: Callable[[List[str], str], bool],
         grid_names=list(s.grid.arms),
         grid_seeds=[s.tune.seed + i for i in range(s.grid.seeds)],
         launcher=list(s.launcher), analysis=read_analysis(s),
-        claims=read_claims(_container(s.claims), list(arms) + _ablation_names(s.ablation, arms),
+        claims=read_claims(_container(s.claims), list(arms) + _ablation_names(arms),
                            s.final.metric))
 
 
@@ -254,9 +254,11 @@ CLAIM_METRICS = ("test_error", "test_acc", "best_val_acc", "gap", "zsq")
 EXPECT = ("lower", "higher", "equal")
 
 
-def _ablation_names(of: str, arms: Dict[str, List[str]]) -> List[str]:
-    """Names of the remove-one arms (as stages.ablation_arms names them), for claims."""
-    return [f"{of}_minus_{reg}" for reg in arms.get(of, [])] if of not in ("", "best") else []
+def _ablation_names(arms: Dict[str, List[str]]) -> List[str]:
+    """Names of the remove-one arms any combination arm can have (as stages.ablation_arms
+    names them), for claims about an ablation (judged "not run" when it is off)."""
+    return [f"{name}_minus_{reg}" for name, regs in arms.items() if len(regs) > 1
+            for reg in regs]
 
 
 def read_analysis(s: DictConfig) -> Analysis:

@@ -95,8 +95,18 @@ def run_tuning(study: Study, base: List[str], layout: Layout) -> Dict[str, Dict[
         if not found or not found.get("best"):
             raise StageError(f"tuning arm {arm.name} left no best trial in "
                              f"{sweep_dir / SEARCH_FILE}; see {layout.log('tune-' + arm.name)}")
-        searches[arm.name] = found
+        searches[arm.name] = _confirmed(study, arm, found, base, layout)
     return searches
+
+
+def _confirmed(study: Study, arm: Arm, found: Dict[str, Any], base: List[str],
+               layout: Layout) -> Dict[str, Any]:
+    """The search with its winner confirmed on more seeds (study.tune.confirm_top)."""
+    from .confirm import confirm_arm
+
+    log = layout.log(f"confirm-{arm.name}")
+    return confirm_arm(study, arm, found, base, layout.tune(arm.name) / "confirm",
+                       lambda ov, d, what: _sweep(ov, d, log, what))
 
 
 def write_arms(study: Study, composer: Composer, searches: Dict[str, Dict[str, Any]],

@@ -136,7 +136,7 @@ def arm_entry(arm, search: Optional[Dict[str, Any]], chosen: List[str],
         entry["tuning"] = {"best_value": best.get("value"), "best_params": best.get("params"),
                            "best_trial": best.get("number"), "trials": search.get("n_trials"),
                            "counts": search.get("counts"), "objective": search.get("objective"),
-                           "storage": search.get("storage")}
+                           "storage": search.get("storage"), "confirm": search.get("confirm")}
     return entry
 
 
@@ -170,7 +170,7 @@ def study_markdown(doc: Dict[str, Any], root: Path) -> str:
                         ("Remove-one ablation", "table_ablation.md")]:
         if (root / file).is_file():
             lines += ["", f"## {title}", "", (root / file).read_text().rstrip()]
-    lines += decisions_markdown(doc) + claims_markdown(doc)
+    lines += confirm_markdown(doc) + decisions_markdown(doc) + claims_markdown(doc)
     for arm, g in (doc.get("grid") or {}).items():
         lines += ["", f"## Grid on validation: {arm}", "", "| point | n | best val acc |",
                   "|---|---|---|"]
@@ -206,6 +206,26 @@ def _fmt_num(x: Any, digits: int = 2, signed: bool = False) -> str:
 
 def _p(x: Any) -> str:
     return "" if x is None else (f"{x:.2g}" if x < 0.001 else f"{x:.3f}")
+
+
+def confirm_markdown(doc: Dict[str, Any]) -> List[str]:
+    """Each tuned arm's best trials re-run on the confirming seeds, and the winner."""
+    lines: List[str] = []
+    for name, e in doc["arms"].items():
+        c = (e.get("tuning") or {}).get("confirm")
+        if not c:
+            continue
+        if not lines:
+            lines = ["", "## Winners confirmed on more seeds (validation)", ""]
+        lines.append(f"{name}: the best trials re-run on seeds {c['seeds']} (objective per "
+                     f"seed: the trial's own, then the confirming seeds):")
+        for r in c["candidates"]:
+            mark = " <- chosen" if r["number"] == e["tuning"]["best_trial"] else ""
+            params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in r["params"].items())
+            lines.append(f"- trial {r['number']} ({params}): "
+                         f"{', '.join(f'{x:.4f}' for x in r['scores'])}; mean {r['mean']:.4f}{mark}")
+    return lines
 
 
 def decisions_markdown(doc: Dict[str, Any]) -> List[str]:

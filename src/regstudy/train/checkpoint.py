@@ -31,10 +31,15 @@ class CheckpointError(RuntimeError):
     """A checkpoint exists but cannot be used; the message says what to do."""
 
 
+# Whole groups that never change what a run trains: the `study:` declaration is read by
+# `regstudy study` only, so a study's new claims or budgets must not orphan its finished runs.
+VOLATILE_GROUPS = {"study"}
+
+
 def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
     return {group: ({k: v for k, v in node.items() if (group, k) not in VOLATILE_KEYS}
                     if isinstance(node, dict) else node)
-            for group, node in config.items()}
+            for group, node in config.items() if group not in VOLATILE_GROUPS}
 
 
 def config_fingerprint(config: Dict[str, Any]) -> str:
