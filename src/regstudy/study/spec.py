@@ -238,8 +238,8 @@ def read_study(cfg: DictConfig, has_knob: Callable[[List[str], str], bool],
         grid_names=list(s.grid.arms),
         grid_seeds=[s.tune.seed + i for i in range(s.grid.seeds)],
         launcher=list(s.launcher), analysis=read_analysis(s),
-        claims=read_claims(_container(s.claims), list(arms) + _ablation_names(arms),
-                           s.final.metric))
+        claims=read_claims(_container(s.claims), list(arms), s.final.metric,
+                           _ablation_names(arms)))
 
 
 def grid_arms(study: Study) -> List[Arm]:
@@ -290,7 +290,8 @@ def read_analysis(s: DictConfig) -> Analysis:
     return Analysis(f.analysis, float(f.alpha), float(s.sesoi), looks, f.spending)
 
 
-def read_claims(raw: Any, arms: List[str], metric: str) -> List[Claim]:
+def read_claims(raw: Any, arms: List[str], metric: str,
+                removed: List[str] = ()) -> List[Claim]:
     """The preset's claims, each naming declared arms and a metric the runs record (`than:
     all` = every other declared arm; arms left out by study.only are judged "not run")."""
     claims = []
@@ -301,7 +302,7 @@ def read_claims(raw: Any, arms: List[str], metric: str) -> List[Claim]:
         than = [a for a in arms if a != c["arm"]] if c.get("than", "all") == "all" \
             else list(c["than"]) if isinstance(c["than"], (list, tuple)) else [c["than"]]
         for name in [c["arm"], *than]:
-            if name not in arms:
+            if name not in arms and name not in removed:
                 raise StudyError(f"{where}: arm {name!r} is not in this study; arms: "
                                  f"{', '.join(arms)}")
         m, expect = c.get("metric", metric), c.get("expect", "lower")
