@@ -22,18 +22,22 @@ from .runs import load_runs
 from .search import find_searches, read_search
 from .study_facts import commands, environment
 from .study_plots import LEARNING, ZSQ, banded_figure, search_figure
-from .table import BaselineError, Table, display_frame, notes, parse_baseline, summarize, to_csv
+from .table import (DISPLAY, BaselineError, Table, display_frame, notes, parse_baseline,
+                    summarize, to_csv)
 
 TB_DIR = "tb"   # the TensorBoard folder of a run directory
 
 
 def build(dirs: Sequence[Path], out: Path, metric: str = "test_error",
-          baseline: Optional[str] = None, argv: Sequence[str] = ()) -> Dict[str, Any]:
-    """The template's context. Raises NoRunsError when the directories hold no run."""
+          baseline: Optional[str] = None, argv: Sequence[str] = (), paired: bool = False,
+          sesoi: float = 0.0) -> Dict[str, Any]:
+    """The template's context. Raises NoRunsError when the directories hold no run.
+    `sesoi` is in the table's units (percentage points for errors and accuracies)."""
     runs = load_runs(dirs)
     notices: List[str] = []
     try:
-        table = summarize(runs, metric, parse_baseline(baseline))
+        table = summarize(runs, metric, parse_baseline(baseline), paired,
+                          sesoi / DISPLAY[metric][1])
     except BaselineError as err:
         notices.append(f"No comparison with a baseline: {err}")
         table = summarize(runs, metric, None)
@@ -47,6 +51,7 @@ def build(dirs: Sequence[Path], out: Path, metric: str = "test_error",
         "dirs": [str(Path(d).resolve()) for d in dirs],
         "study": _study(dirs, table, records),
         "table": _table(table),
+        "verdicts": study_verdicts(dirs),
         "curves": _figure(arms, LEARNING, "learning curves"),
         "gradflow": _gradflow(arms),
         "zsq": _figure(arms, ZSQ, "<z²>"),
@@ -91,6 +96,24 @@ def _study(dirs: Sequence[Path], table: Table, records: Sequence[Dict[str, Any]]
             "total": sum(table.status_counts.values()),
             "commands": commands(dirs, records),
             "environment": environment(records)}
+
+
+def study_verdicts(dirs: Sequence[Path]) -> Optional[Dict[str, Any]]:
+    """The decisions and claims of a `regstudy study` whose final runs are shown (its
+    study.json sits beside DIR/final), for section 2 to list."""
+    import json
+
+    for d in dirs:
+        path = Path(d).resolve().parent / "study.json"
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if doc.get("decisions") or doc.get("claims"):
+            return {"path": str(path), "baseline": doc.get("baseline"),
+                    "analysis": doc.get("analysis") or {},
+                    "decisions": doc.get("decisions") or {}, "claims": doc.get("claims") or []}
+    return None
 
 
 def _table(table: Table) -> Dict[str, Any]:

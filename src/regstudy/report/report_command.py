@@ -12,7 +12,8 @@ from .runs import METRICS, NoRunsError
 
 
 def write_report(dirs: Sequence[Path], out: Path, metric: str = "test_error",
-                 baseline: Optional[str] = None, argv: Sequence[str] = ()) -> Path:
+                 baseline: Optional[str] = None, argv: Sequence[str] = (),
+                 paired: bool = False, sesoi: float = 0.0) -> Path:
     """Build and write the page; raises NoRunsError when there is no run. Written to a
     temporary name first, so an existing report is replaced only by a complete one."""
     import matplotlib
@@ -22,7 +23,7 @@ def write_report(dirs: Sequence[Path], out: Path, metric: str = "test_error",
     from .page import build
 
     out = Path(out)
-    text = render(build(dirs, out, metric, baseline, argv))
+    text = render(build(dirs, out, metric, baseline, argv, paired, sesoi))
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, text)
     return out
@@ -45,13 +46,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="'KEY=VALUE ...'",
                    help="the group to compare with, e.g. 'reg=none' (as in regstudy table); "
                         "a baseline no run has is reported on the page, not an error")
+    p.add_argument("--paired", action="store_true",
+                   help="compare per-seed differences where a group and its baseline ran the "
+                        "same seeds (as regstudy table --paired)")
+    p.add_argument("--sesoi", type=float, default=0.0, metavar="X",
+                   help="smallest effect of interest in the table's units: the seeds per arm "
+                        "that would detect it (as regstudy table --sesoi)")
     return p
 
 
 def main(argv: List[str]) -> int:
     args = parser().parse_args(argv)
     try:
-        path = write_report(args.dirs, args.out, args.metric, args.baseline, argv)
+        path = write_report(args.dirs, args.out, args.metric, args.baseline, argv, args.paired,
+                            args.sesoi)
     except NoRunsError as err:
         print(f"regstudy report: error: {err}", file=sys.stderr)
         return 2

@@ -156,7 +156,6 @@ def run_study(study: Study, base: List[str], root: Path, command: str) -> Dict[s
     grid = {a.name: layout.grid(a.name) for a in run_grid(study, base, layout)} \
         if study.grid_enabled else {}
     rows = write_tables(study, root, ablation)
-    write_report(study, root, layout.log("report"))
     arms = {a.name: arm_entry(a, searches.get(a.name), chosen[a.name], rows.get(a.name))
             for a in study.arms}
     for name, (arm, overrides) in ablated.items():   # remove-one arms at the combination's values
@@ -171,4 +170,5 @@ def run_study(study: Study, base: List[str], root: Path, command: str) -> Dict[s
            **verdicts(study, layout.final),
            "wall_time_s": round(time.time() - started, 1)}
     write_summary(doc, root)
+    write_report(study, root, layout.log("report"))
     return doc

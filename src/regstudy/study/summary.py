@@ -73,7 +73,9 @@ def write_report(study: Study, root: Path, log: Path) -> Optional[Path]:
     out = root / REPORT_FILE
     searches = collect_searches(root)
     argv = [str(root / "final"), *([str(searches)] if searches else []), "--out", str(out),
-            "--baseline", f"arm={study.baseline}", "--metric", study.metric]
+            "--baseline", f"arm={study.baseline}", "--metric", study.metric,
+            *(["--paired"] if study.analysis.method == "paired" else []),
+            *(["--sesoi", str(study.analysis.sesoi)] if study.analysis.sesoi else [])]
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as stream, contextlib.redirect_stdout(stream), \
             contextlib.redirect_stderr(stream):
