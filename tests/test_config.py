@@ -32,6 +32,28 @@ def test_every_group_option_composes_and_validates(group, option):
     assert validate(cfg) == [], f"{group}={option} composes into an invalid config"
 
 
+def _leaves(node, prefix=""):
+    """(dotted key, value) of every leaf of a plain nested dict."""
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def test_the_default_run_composes_to_the_schemas_defaults():
+    """Defaults are stated once, in the schema: wherever the schema gives a key a default, the
+    default run composes to that value (a group option of the default run that contradicts the
+    schema, e.g. SGD's momentum or the schedule's name, shows here)."""
+    from regstudy.config.schema import Config
+
+    schema = dict(_leaves(OmegaConf.to_container(OmegaConf.structured(Config), resolve=False)))
+    composed = dict(_leaves(OmegaConf.to_container(_compose([]), resolve=False)))
+    both = [k for k, v in schema.items() if v != "???" and k in composed]
+    assert len(both) > 50
+    assert {k: (composed[k], schema[k]) for k in both if composed[k] != schema[k]} == {}
+
+
 def test_regularizers_combine_as_a_list():
     cfg = _compose(["reg=[l2,dropout,bn_before_relu]", "reg.dropout.p=0.2"])
     assert cfg.reg.l2.strength == pytest.approx(1e-4)
