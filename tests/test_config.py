@@ -169,10 +169,13 @@ def test_implementations_have_exactly_the_allowed_values():
 
     from regstudy.config import choices
     from regstudy.models import layers
-    from regstudy.train.optim import build_optimizer, build_scheduler
+    from regstudy.train.optim import (available_optimizers, available_schedules, build_optimizer,
+                                      build_scheduler)
 
     assert set(layers._activation_factories(0.01)) == set(choices.ACTIVATIONS)
     assert set(layers.INITS) == set(choices.INITS)
+    assert set(available_optimizers()) == set(choices.OPTIMIZERS)
+    assert set(available_schedules()) == set(choices.SCHEDULES)
     model = torch.nn.Linear(3, 2)
     for name in choices.OPTIMIZERS:
         opt = build_optimizer(OmegaConf.merge(compose([]).optim, {"name": name}), model, [])
