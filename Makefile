@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine with Python 3.10+:
 #   make train   # create .venv if missing, install regstudy and its launchers, run the default experiment
-#   make test    # the same, plus the dev extra (pytest, ...), then the test suite
+#   make test    # the same, plus the dev extra (pytest, ruff, ...), then the test suite
+#   make lint    # ruff check (the rule set is in pyproject.toml)
 # The virtual environment is rebuilt only when pyproject.toml changes (stamp files named by its hash).
 
 PYTHON ?= python3
@@ -18,7 +19,7 @@ ifeq ($(strip $(REGSTUDY_DATA)),)
   endif
 endif
 
-.PHONY: install install-dev train test bench clean
+.PHONY: install install-dev train test lint bench clean
 
 install: $(STAMP)
 
@@ -41,6 +42,9 @@ train: $(STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/pytest -q $(ARGS)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.speed $(ARGS)

@@ -120,9 +120,8 @@ def plain_sgd(w: Workload, model: nn.Module) -> torch.optim.Optimizer:
 
 
 def _train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor,
-                yb: torch.Tensor,
-                autocast: AbstractContextManager = nullcontext()) -> torch.Tensor:
-    with autocast:
+                yb: torch.Tensor, autocast: Optional[AbstractContextManager] = None) -> torch.Tensor:
+    with autocast if autocast is not None else nullcontext():
         loss = F.cross_entropy(model(xb).float(), yb)
     opt.zero_grad(set_to_none=True)
     loss.backward()

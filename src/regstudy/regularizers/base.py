@@ -1,6 +1,6 @@
 """Regularizer interface and registry.
 
-A regularizer can act at three points, and the training loop only ever calls
+A regularizer can act at four points, and the training loop only ever calls
 these (it never names a regularizer):
   * `arch(opts)`            changes the architecture (dropout, batch-norm placement);
   * `check(model)`          rejects settings that do not fit the built model, before any work;

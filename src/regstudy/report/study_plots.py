@@ -14,7 +14,6 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
 from .arms import band
-from .plots import _legend_below
 
 History = Sequence[Mapping[str, Any]]
 MARKERS = "osD^vP*X"   # per arm, so arms whose lines coincide stay distinguishable
