@@ -37,9 +37,9 @@ def lenet_copies(count: int, device: torch.device, seed: int = 0) -> List[nn.Mod
     """`count` LeNet5s as regstudy builds them (default config), copy i initialized from seed+i."""
     from regstudy.models import build_model
 
-    from .gpu_common import compose_config
+    from regstudy.config.compose import compose
 
-    model_cfg = compose_config(["model=lenet5"]).model
+    model_cfg = compose(["model=lenet5"]).model
     models = []
     for i in range(count):
         torch.manual_seed(seed + i)
@@ -241,7 +241,7 @@ def run_fused(device: torch.device, copies: Sequence[int], steps: int, warmup: i
                                    "loss": alone["loss"]}]
     for s in copies:
         if deadline is not None and time.monotonic() > deadline:
-            rows.append({"copies": s, "way": "fused", "skipped": "time budget spent"})
+            rows.append({"copies": s, "way": "fused", "skipped": "past --time-limit"})
             continue
         f = time_fused(s, device, steps, warmup, batch)
         rate = steps / f["seconds"]    # each fused step is one step of every copy

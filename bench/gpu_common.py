@@ -1,10 +1,9 @@
-"""What the GPU check's measurements share: regstudy's composed config, random data held on the
-device in regstudy's own containers, and a clock that waits for the device."""
+"""What the GPU check's measurements share: random data held on the device in regstudy's own
+containers, and a clock that waits for the device."""
 
 from __future__ import annotations
 
 import time
-from typing import List
 
 import torch
 
@@ -12,14 +11,6 @@ from regstudy.data.batches import DeviceSplit, Normalizer
 from regstudy.data.datamodule import DataBundle
 from regstudy.data.decode import Split
 from regstudy.data.specs import get_spec
-
-
-def compose_config(overrides: List[str]):
-    """The config `regstudy train OVERRIDES` runs with (imports Hydra only when called: the
-    GPU machine gets it from the carried wheels)."""
-    from regstudy.config.compose import compose
-
-    return compose(overrides)
 
 
 def random_bundle(dataset: str, n: int, device: torch.device, seed: int = 0) -> DataBundle:

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Gzip the four MNIST raw files into .mnist_gz/ (git-ignored, about 11 MB) so they travel with
-# `run`'s carry; bench/gpu_check.sh decompresses them on the GPU machine (which cannot download).
-#   usage: bench/gpu_data.sh [DATA_ROOT]     (default: $REGSTUDY_DATA, else ../shared/datasets)
+# For a CUDA machine that cannot download MNIST: gzip the four MNIST raw files into .mnist_gz/
+# (git-ignored, about 11 MB) to copy along with the checkout; bench/gpu_check.sh unpacks them
+# there (unless REGSTUDY_DATA is set on that machine).
+#   usage: bench/gpu_data.sh [DATA_ROOT]     (default: $REGSTUDY_DATA, else ./data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=${1:-${REGSTUDY_DATA:-../shared/datasets}}
+ROOT=${1:-${REGSTUDY_DATA:-./data}}
 RAW="$ROOT/MNIST/raw"
 FILES="train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
 for f in $FILES; do

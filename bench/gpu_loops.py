@@ -5,8 +5,9 @@ Both train the model regstudy builds for the config, with the same SGD settings,
 CIFAR-shaped random images held on the device. regstudy's side is `regstudy.train.loop.Loop`
 itself (with the run's default observers, and without them); its time is the loop's own clock
 (`train_seconds`, what metrics.json reports), which ends with the host sync of the last step.
-The minimal loop is timed between two device synchronizations. A warm-up run first takes the
-one-off costs (CUDA context, cuDNN autotuning with cudnn.benchmark, lazy module loading).
+The minimal loop is bench.loops.MinimalLoop, `python -m bench.speed`'s own, timed between two
+device synchronizations. A warm-up run first takes the one-off costs (CUDA context, cuDNN
+autotuning with cudnn.benchmark, lazy module loading).
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
-import torch.nn.functional as F
 
-from .gpu_common import Clock, compose_config, random_bundle, sync
+from .gpu_common import Clock, random_bundle, sync
+from .loops import MinimalLoop, Workload
 
 MODELS = ("lenet5", "vgg38", "resnet18")
 AMPS = ("none", "bf16")
@@ -47,7 +47,9 @@ def config_for(model: str, amp: str, channels_last: bool, loop: str, batch: int,
                  "trainer.progress=lines"]
     if loop == "regstudy_nodiag":
         overrides += ["diag.enabled=false", "trainer.zsq_every_n_steps=0"]
-    return compose_config(overrides)
+    from regstudy.config.compose import compose
+
+    return compose(overrides)
 
 
 def _regstudy_rep(cfg, data, device: torch.device, steps: int, workdir: Path) -> Dict[str, float]:
@@ -82,33 +84,12 @@ def _regstudy_rep(cfg, data, device: torch.device, steps: int, workdir: Path) ->
 
 
 def _minimal_rep(cfg, data, device: torch.device, steps: int) -> Dict[str, float]:
-    """Index a shuffled batch of pre-normalized images, forward (autocast if AMP), loss,
-    backward, SGD step: nothing else."""
-    from regstudy.models import build_model
-
-    torch.manual_seed(cfg.seed)
-    tr, spec = cfg.trainer, data.spec
-    model = build_model(cfg.model, spec.channels, spec.num_classes, spec.image_size).to(device)
-    fmt = torch.channels_last if tr.channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum)
-    x = data.train.normalizer(data.train.images).contiguous(memory_format=fmt)
-    y = data.train.labels
-    n, bs = len(y), tr.batch_size
-    order = torch.randperm(n, device=device)
-    amp = (torch.autocast("cuda", dtype=torch.bfloat16 if tr.amp == "bf16" else torch.float16)
-           if tr.amp != "none" else nullcontext())
-    loss = torch.zeros(())
-    with Clock(device) as clock:
-        for i in range(steps):
-            idx = order[(i * bs) % n:(i * bs) % n + bs]
-            with amp:
-                loss = F.cross_entropy(model(x[idx]).float(), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return {"seconds": clock.seconds, "fit_seconds": clock.seconds, "steps": steps,
-            "loss": float(loss.detach()), "status": "completed"}
+    """bench.speed's minimal loop on this variant's model, memory format and AMP."""
+    work = Workload(cfg, [], device, data, [], None, Path(tempfile.gettempdir()))
+    loop = MinimalLoop(work, channels_last=bool(cfg.trainer.channels_last), amp=cfg.trainer.amp)
+    rep = loop(steps)
+    return {"seconds": rep.seconds, "fit_seconds": rep.seconds, "steps": rep.steps,
+            "loss": loop.last_loss, "status": "completed"}
 
 
 def measure_variant(model: str, amp: str, channels_last: bool, loop: str, device: torch.device,
@@ -141,7 +122,7 @@ def measure_variant(model: str, amp: str, channels_last: bool, loop: str, device
 def run_loops(device: torch.device, s: LoopSettings, workdir: Path,
               models=MODELS, deadline: Optional[float] = None) -> Dict[str, Any]:
     """Every model x AMP x memory format x loop; variants past `deadline` (time.monotonic)
-    are listed as skipped, so the check ends on time whatever this machine's speed."""
+    are listed as skipped (gpu_check --time-limit)."""
     rows: List[Dict[str, Any]] = []
     for model in models:
         data_cache: Dict[int, Any] = {}
@@ -150,7 +131,7 @@ def run_loops(device: torch.device, s: LoopSettings, workdir: Path,
                 for loop in LOOPS:
                     if deadline is not None and time.monotonic() > deadline:
                         rows.append({"model": model, "amp": amp, "channels_last": cl, "loop": loop,
-                                     "label": LOOP_LABELS[loop], "skipped": "time budget spent"})
+                                     "label": LOOP_LABELS[loop], "skipped": "past --time-limit"})
                         continue
                     rows.append(measure_variant(model, amp, cl, loop, device, s, workdir,
                                                 data_cache))

@@ -17,6 +17,7 @@ import resource
 import shutil
 import tempfile
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
@@ -119,40 +120,55 @@ def plain_sgd(w: Workload, model: nn.Module) -> torch.optim.Optimizer:
 
 
 def _train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor,
-                yb: torch.Tensor) -> None:
-    loss = F.cross_entropy(model(xb), yb)
+                yb: torch.Tensor, autocast: Optional[AbstractContextManager] = None) -> torch.Tensor:
+    with autocast if autocast is not None else nullcontext():
+        loss = F.cross_entropy(model(xb).float(), yb)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+    return loss
+
+
+def autocast_for(amp: str) -> AbstractContextManager:
+    """CUDA autocast for regstudy's trainer.amp (bf16 | fp16), or nothing for `none`."""
+    if amp == "none":
+        return nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 class MinimalLoop:
     """The practical limit of eager PyTorch here: float tensors already in memory, index a
-    shuffled batch, forward, cross-entropy, backward, SGD step. Nothing else."""
+    shuffled batch, forward (under autocast with `amp`), cross-entropy, backward, SGD step.
+    Nothing else. The GPU check times the same loop (bench.gpu_loops)."""
 
-    def __init__(self, w: Workload, channels_last: bool = False) -> None:
+    def __init__(self, w: Workload, channels_last: bool = False, amp: str = "none") -> None:
         fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.w, self.channels_last = w, channels_last
+        self.w, self.channels_last, self.amp = w, channels_last, amp
         self.x = w.data.train.normalizer(w.data.train.images).contiguous(memory_format=fmt)
         self.y = w.data.train.labels
+        self.last_loss = float("nan")   # of the last step of the last call
 
     def __call__(self, steps: int) -> Rep:
         w = self.w
         model = fresh_model(w, self.channels_last)
         opt = plain_sgd(w, model)
+        autocast = autocast_for(self.amp)
         gen = torch.Generator().manual_seed(w.cfg.seed)
         n, bs, done = w.train_size, w.batch_size, 0
+        loss = torch.full((), float("nan"))
+        sync(w.device)
         span = Span().start()
         while done < steps:
             order = torch.randperm(n, generator=gen).to(w.device)
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
-                _train_step(model, opt, self.x[idx], self.y[idx])
+                loss = _train_step(model, opt, self.x[idx], self.y[idx], autocast)
                 done += 1
                 if done == steps:
                     break
         sync(w.device)
         span.stop()
+        self.last_loss = float(loss.detach())
         return Rep(span.seconds, span.cpu_seconds, w.images_in(steps), steps, span.minflt)
 
 

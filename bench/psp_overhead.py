@@ -7,7 +7,7 @@ observers, SGD update. Four settings per model:
   zsq       the <z^2> statistics every run has by default (trainer.zsq_every_n_steps=1);
   psp       PSP (strength 1e-3, layer_mean, logits included) without the statistics;
   psp+zsq   PSP with the statistics: a reg=psp run as `regstudy train` runs it.
-The issue's bound is on psp / plain (and psp+zsq / zsq: both runs carry the statistics).
+The bound (at most 15% slower) is on psp / plain (and psp+zsq / zsq: both runs carry the statistics).
 Each repetition times every setting in a rotating order, for as many steps as fill about
 `--window` seconds (from the warm-up's step time), so a burst of load on a shared machine hits
 every setting alike; the report gives medians over repetitions and the median of the

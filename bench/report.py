@@ -1,5 +1,5 @@
 """Numbers and prose from the benchmark's raw repetitions: medians, spreads, paired ratios,
-the issue's targets, and `results/bench.md`. Pure functions of the results dictionary."""
+the targets, and `results/bench.md`. Pure functions of the results dictionary."""
 
 from __future__ import annotations
 
@@ -283,7 +283,7 @@ def markdown(res: Dict[str, Any]) -> str:
               "Each command as a subprocess, as a user runs it; `imports torch` from "
               "`python -X importtime`.", "",
               startup_table(res.get("startup", [])), "",
-              "## Targets (issue 8)", "",
+              "## Targets", "",
               targets_table(res["targets"]), ""]
     if res.get("note"):
         lines += ["## Note", "", res["note"], ""]

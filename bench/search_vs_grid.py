@@ -1,5 +1,5 @@
 """TPE with median pruning against a grid over the same regularizer-strength range:
-best validation error found vs epochs spent (issue 13's measurement).
+best validation error found vs epochs spent.
 
 For each regularizer (PSP, L2) it runs, on a stated psp_mnist subset:
   grid:   `regstudy train -m` over N log-spaced strengths (Hydra's basic sweeper);

@@ -32,6 +32,28 @@ def test_every_group_option_composes_and_validates(group, option):
     assert validate(cfg) == [], f"{group}={option} composes into an invalid config"
 
 
+def _leaves(node, prefix=""):
+    """(dotted key, value) of every leaf of a plain nested dict."""
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def test_the_default_run_composes_to_the_schemas_defaults():
+    """Defaults are stated once, in the schema: wherever the schema gives a key a default, the
+    default run composes to that value (a group option of the default run that contradicts the
+    schema, e.g. SGD's momentum or the schedule's name, shows here)."""
+    from regstudy.config.schema import Config
+
+    schema = dict(_leaves(OmegaConf.to_container(OmegaConf.structured(Config), resolve=False)))
+    composed = dict(_leaves(OmegaConf.to_container(_compose([]), resolve=False)))
+    both = [k for k, v in schema.items() if v != "???" and k in composed]
+    assert len(both) > 50
+    assert {k: (composed[k], schema[k]) for k in both if composed[k] != schema[k]} == {}
+
+
 def test_regularizers_combine_as_a_list():
     cfg = _compose(["reg=[l2,dropout,bn_before_relu]", "reg.dropout.p=0.2"])
     assert cfg.reg.l2.strength == pytest.approx(1e-4)
@@ -141,16 +163,38 @@ def test_top_level_help_and_unknown_command():
     assert res.returncode == 2 and "unknown command" in res.stderr
 
 
+def test_every_allowed_init_scheme_initializes():
+    """model.init's allowed values are INIT_SCHEMES' names, and each names a torch.nn.init call
+    that re-draws the weights (biases to zero); `default` leaves PyTorch's draw alone."""
+    import torch
+
+    from regstudy.config.choices import INITS
+    from regstudy.models.layers import initialize
+
+    for name in INITS:
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(400, 100)
+        before = layer.weight.detach().clone()
+        initialize(layer, name)
+        changed = not torch.equal(layer.weight, before)
+        assert changed == (name != "default"), name
+        assert changed <= bool((layer.bias == 0).all()), name
+    with pytest.raises(ValueError, match="model.init='orthogonal' is not one of"):
+        initialize(torch.nn.Linear(2, 2), "orthogonal")
+
+
 def test_implementations_have_exactly_the_allowed_values():
     """config.choices is the one table: the code behind each choice is keyed by the same names."""
     import torch
 
     from regstudy.config import choices
     from regstudy.models import layers
-    from regstudy.train.optim import build_optimizer, build_scheduler
+    from regstudy.train.optim import (available_optimizers, available_schedules, build_optimizer,
+                                      build_scheduler)
 
     assert set(layers._activation_factories(0.01)) == set(choices.ACTIVATIONS)
-    assert set(layers.INITS) == set(choices.INITS)
+    assert set(available_optimizers()) == set(choices.OPTIMIZERS)
+    assert set(available_schedules()) == set(choices.SCHEDULES)
     model = torch.nn.Linear(3, 2)
     for name in choices.OPTIMIZERS:
         opt = build_optimizer(OmegaConf.merge(compose([]).optim, {"name": name}), model, [])

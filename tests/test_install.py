@@ -1,5 +1,6 @@
 """A non-editable install (`pip install .`) carries every subpackage and every config, and
-`regstudy train` composes its configs from the installed copy when run from another folder."""
+`regstudy train` composes its configs from the installed copy when run from another folder;
+the wheel installed into a fresh virtual environment runs the commands a user starts with."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -42,7 +44,7 @@ def test_wheel_holds_every_module_and_config(wheel):
                for p in (REPO / "configs").rglob("*.yaml")}
     templates = {f"regstudy/{p.relative_to(REPO / 'src' / 'regstudy').as_posix()}"
                  for p in (REPO / "src" / "regstudy").rglob("templates/*")}
-    assert modules - names == set(), "add the subpackage to [tool.setuptools] packages"
+    assert modules - names == set(), "a subpackage is missing from the wheel"
     assert configs - names == set()
     assert templates and templates - names == set(), "add templates to package-data"
 
@@ -83,3 +85,47 @@ def test_wheel_carries_the_optuna_sweeper_plugin(wheel, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "_target_: hydra_plugins.regstudy_search.optuna_sweeper.OptunaSweeper" in out.stdout
     assert "reg.l2.strength: tag(log, interval(1e-6, 1e-1))" in out.stdout
+
+
+def _fresh_venv(root: Path, wheel: Path) -> Path:
+    """A new virtual environment with the wheel installed, seeing this environment's packages
+    after its own (so torch is not downloaded) and not this checkout; its bin/ folder."""
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True,
+                   timeout=300)
+    py = venv / "bin" / "python"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    here = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    (Path(site) / "this_environment.pth").write_text("\n".join(sorted(here)) + "\n")
+    subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    return venv / "bin"
+
+
+@pytest.mark.slow
+def test_wheel_in_a_fresh_venv_composes_searches_and_reports(wheel, tmp_path):
+    from .report_runs import write_study
+
+    bin_dir = _fresh_venv(tmp_path, wheel)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+    def regstudy(*args: str) -> subprocess.CompletedProcess:
+        out = subprocess.run([str(bin_dir / "regstudy"), *args], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out
+
+    where = subprocess.run([str(bin_dir / "python"), "-c", "import regstudy; print(regstudy.__file__)"],
+                           env=env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(tmp_path / "venv")), where
+    job = regstudy("train", "--cfg", "job").stdout
+    assert "  name: lenet5" in job and "  momentum: 0.9" in job
+    sweep = regstudy("train", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
+                     "--cfg", "hydra").stdout
+    assert "_target_: hydra_plugins.regstudy_search.optuna_sweeper.OptunaSweeper" in sweep
+    assert "n_trials: 3" in sweep
+    runs = write_study(tmp_path / "sweep", {"none": [0.10, 0.12], "l2": [0.08, 0.09]})
+    regstudy("report", str(runs), "--baseline", "reg=none", "--out", str(tmp_path / "page.html"))
+    page = (tmp_path / "page.html").read_text()
+    assert page.lstrip().lower().startswith("<!doctype html") and "reg=l2" in page

@@ -1,4 +1,4 @@
-"""Runs that survive: kills, signals, bad checkpoints, re-launched sweeps (issue: robustness)."""
+"""Runs that survive: kills, signals, bad checkpoints, re-launched sweeps."""
 
 from __future__ import annotations
 

@@ -237,7 +237,7 @@ def test_tiny_study_end_to_end_then_resumes_without_retraining(tmp_path, capsys,
     out = tmp_path / "study"
     argv = ["experiment=kung_regularization", *TINY_STUDY, "study.only=[l2]",
             "study.tune.trials=2", "study.final.seeds=2", "study.ablation=",
-            "hydra/launcher=basic", "--dir", str(out)]
+            "study.tune.confirm_top=0", "hydra/launcher=basic", "--dir", str(out)]
     assert _start_and_kill_after_tuning(argv, out / "tune" / "l2" / "search.json") != 0
     assert not (out / "study.json").exists()
     tuned = _mtimes(out / "tune")

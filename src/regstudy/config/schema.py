@@ -35,8 +35,8 @@ class ModelConfig:
 @dataclass
 class DatasetConfig:
     name: str = MISSING
-    # Data root; the dataset configs fill it from $REGSTUDY_DATA, else ./data (${data_root:}).
-    root: str = "./data"
+    # Data root: $REGSTUDY_DATA, else ./data (the ${data_root:} resolver, regstudy.paths).
+    root: str = "${data_root:}"
     download: bool = True
     # Skip torchvision's MD5 check of CIFAR files (for small files tests write).
     verify_checksums: bool = True
@@ -97,9 +97,12 @@ class RegConfig:
 
 @dataclass
 class OptimConfig:
+    """The default run's optimizer (SGD, lr 0.05, momentum 0.9); configs/optim/NAME.yaml states
+    only what another optimizer changes."""
+
     name: str = "sgd"
     lr: float = 0.05
-    momentum: float = 0.0
+    momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
@@ -110,7 +113,11 @@ class OptimConfig:
 
 @dataclass
 class SchedConfig:
-    name: str = "none"
+    """The default run's schedule (cosine annealing, stepped per epoch); configs/sched/NAME.yaml
+    states only what another schedule changes."""
+
+    # none | step (x gamma at each milestone epoch) | cosine (to eta_min over t_max epochs)
+    name: str = "cosine"
     milestones: List[int] = field(default_factory=list)
     gamma: float = 0.1
     eta_min: float = 0.0
@@ -120,9 +127,12 @@ class SchedConfig:
 
 @dataclass
 class TrainerConfig:
+    """How a run trains; every default is here (configs/trainer/default.yaml adds nothing)."""
+
     epochs: int = 10
     batch_size: int = 100
     eval_batch_size: int = 1000
+    # auto (CUDA when there is one, else CPU) | cpu | cuda | cuda:N
     device: str = "auto"
     deterministic: bool = False
     # none | bf16 | fp16 (CUDA only)
@@ -142,6 +152,7 @@ class TrainerConfig:
     channels_last: bool = False
     # torch.compile the model (compile time is paid on the first steps; see bench/speed.py).
     compile: bool = False
+    # auto (a bar on a terminal, else one line per epoch) | bar | lines
     progress: str = "auto"
     # Clip the global gradient norm to this value (0 = off).
     grad_clip: float = 0.0
@@ -153,7 +164,9 @@ class TrainerConfig:
 
 @dataclass
 class DiagConfig:
-    """Gradient-flow and activation diagnostics recorded while training (regstudy.diagnostics)."""
+    """Gradient-flow and activation diagnostics recorded while training (regstudy.diagnostics):
+    TensorBoard, metrics.json's history and grad_flow.png. The defaults record once per epoch,
+    cheap enough to leave on (results/diag_overhead.md); configs/diag/default.yaml adds nothing."""
 
     enabled: bool = True
     # Record every N optimizer steps; 0 = the last training batch of each epoch (cheap enough
@@ -319,7 +332,8 @@ class Config:
     study: StudyConfig = field(default_factory=StudyConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     seed: int = 0
-    name: str = "run"
+    # Names the run's output folder (hydra.run.dir in configs/train.yaml).
+    name: str = "${model.name}-${dataset.name}"
 
 
 def register_configs() -> None:

@@ -39,7 +39,7 @@ UNIFORM_FAN_IN_SCHEMES = ("default", "uniform_fan_in")
 
 
 def weight_variance(init: str, fan_in: int, fan_out: int) -> float:
-    """Variance of one weight under an initialization scheme of regstudy.models.layers.INITS."""
+    """Variance of one weight under an initialization scheme of regstudy.config.choices.INIT_SCHEMES."""
     if init == "kaiming_normal":
         return 2.0 / fan_in
     if init == "lecun_normal":

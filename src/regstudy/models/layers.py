@@ -7,14 +7,13 @@ are decided in one place, not re-implemented per model.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Dict, List
 
 import torch
 from torch import nn
 
-from ..config.choices import NORMS
+from ..config.choices import INIT_SCHEMES, NORMS
 from .sites import ActSite
 
 
@@ -89,28 +88,18 @@ def act_block(opts: ArchOptions, channels: int, dims: int = 2, norm: str | None 
 
 # --- initialization --------------------------------------------------------------------------
 
-# Keyed by config.choices.INITS. LeCun normal is N(0, 1/fan_in): Kaiming's with gain 1; the
-# uniform U[-1/sqrt(fan_in), 1/sqrt(fan_in)] is Kaiming's uniform with a = sqrt(5) (gain^2 = 1/3),
-# PyTorch's own default for conv and linear weights.
-INITS: Dict[str, Callable[[torch.Tensor], None] | None] = {
-    "default": None,
-    "lecun_normal": lambda w: nn.init.kaiming_normal_(w, nonlinearity="linear"),
-    "xavier_uniform": nn.init.xavier_uniform_,
-    "xavier_normal": nn.init.xavier_normal_,
-    "kaiming_normal": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
-    "uniform_fan_in": lambda w: nn.init.kaiming_uniform_(w, a=math.sqrt(5)),
-}
-
 
 def initialize(model: nn.Module, scheme: str) -> None:
-    """Re-initialize conv and linear weights (biases to zero) unless scheme is PyTorch's default."""
-    if scheme not in INITS:
-        raise ValueError(f"model.init={scheme!r} is not one of {sorted(INITS)}")
-    fn = INITS[scheme]
-    if fn is None:
+    """Re-initialize conv and linear weights (biases to zero) with config.choices.INIT_SCHEMES'
+    `scheme`, unless it is PyTorch's default."""
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"model.init={scheme!r} is not one of {sorted(INIT_SCHEMES)}")
+    if INIT_SCHEMES[scheme] is None:
         return
+    fn_name, kwargs = INIT_SCHEMES[scheme]
+    fn = getattr(nn.init, fn_name)
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            fn(m.weight)
+            fn(m.weight, **kwargs)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

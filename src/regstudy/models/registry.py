@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable
 
 from torch import nn
 
+from ..registry import Registry
 from .layers import ArchOptions, initialize
 
 ModelFn = Callable[[ArchOptions, object, int, int, int], nn.Module]
-_MODELS: Dict[str, ModelFn] = {}
+_MODELS: Registry[ModelFn] = Registry("model", "model.name")
 
 
 def register_model(name: str) -> Callable[[ModelFn], ModelFn]:
-    def deco(fn: ModelFn) -> ModelFn:
-        if name in _MODELS:
-            raise KeyError(f"model {name!r} registered twice")
-        _MODELS[name] = fn
-        return fn
-    return deco
+    """Decorator: `fn(opts, cfg, in_channels, num_classes, image_size)` builds model `name`."""
+    return _MODELS.register(name)
 
 
 def available_models() -> list[str]:
-    return sorted(_MODELS)
+    return sorted(_MODELS.names())
 
 
 def build_model(cfg, in_channels: int, num_classes: int, image_size: int,
                 opts: ArchOptions | None = None) -> nn.Module:
     """Build `cfg.name` for the data's shape; `opts` carries what the regularizers decided."""
-    if cfg.name not in _MODELS:
-        raise KeyError(f"model={cfg.name!r} is not one of {available_models()}")
+    build = _MODELS.get(cfg.name)
     if opts is None:
         opts = ArchOptions(activation=cfg.activation, leaky_slope=cfg.leaky_slope,
                            norm=cfg.norm, init=cfg.init)
-    model = _MODELS[cfg.name](opts, cfg, in_channels, num_classes, image_size)
+    model = build(opts, cfg, in_channels, num_classes, image_size)
     initialize(model, opts.init)
     return model

@@ -1,6 +1,6 @@
 """Regularizer interface and registry.
 
-A regularizer can act at three points, and the training loop only ever calls
+A regularizer can act at four points, and the training loop only ever calls
 these (it never names a regularizer):
   * `arch(opts)`            changes the architecture (dropout, batch-norm placement);
   * `check(model)`          rejects settings that do not fit the built model, before any work;
@@ -10,13 +10,14 @@ these (it never names a regularizer):
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, Type
 
 import torch
 from torch import nn
 
 from ..models.layers import ArchOptions
 from ..models.sites import SiteRecord
+from ..registry import Registry
 
 
 class Regularizer:
@@ -40,19 +41,20 @@ class Regularizer:
         return None
 
 
-_REGULARIZERS: Dict[str, Callable[..., Regularizer]] = {}
+_REGULARIZERS: Registry[Type[Regularizer]] = Registry("regularizer", "reg")
 
 
-def register_regularizer(name: str):
-    def deco(cls):
+def register_regularizer(name: str) -> Callable[[Type[Regularizer]], Type[Regularizer]]:
+    """Class decorator: the regularizer configured under `reg.<name>` (a name once only)."""
+    def deco(cls: Type[Regularizer]) -> Type[Regularizer]:
+        _REGULARIZERS.register(name)(cls)
         cls.name = name
-        _REGULARIZERS[name] = cls
         return cls
     return deco
 
 
 def available_regularizers() -> List[str]:
-    return sorted(_REGULARIZERS)
+    return sorted(_REGULARIZERS.names())
 
 
 def build_regularizers(reg_cfg) -> List[Regularizer]:
@@ -62,9 +64,7 @@ def build_regularizers(reg_cfg) -> List[Regularizer]:
         node = reg_cfg[name]
         if node is None:
             continue
-        if name not in _REGULARIZERS:
-            raise KeyError(f"reg.{name} has no implementation; known: {available_regularizers()}")
-        regs.append(_REGULARIZERS[name](node))
+        regs.append(_REGULARIZERS.get(name)(node))
     return regs
 
 

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
 from .arms import band
-from .plots import _legend_below, epoch_axis
+from .plots import epoch_axis
 
 History = Sequence[Mapping[str, Any]]
 MARKERS = "osD^vP*X"   # per arm, so arms whose lines coincide stay distinguishable

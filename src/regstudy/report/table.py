@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-import numpy as np
 import pandas as pd
 
 from . import stats

@@ -1,22 +1,28 @@
-"""Registries of samplers and pruners by the names the config uses."""
+"""Registries of Optuna samplers and pruners by the names the config uses
+(hydra.sweeper.sampler, hydra.sweeper.pruner); optuna is imported only when one is built."""
 
 from __future__ import annotations
 
 import inspect
 from typing import Any, Callable, Dict, Mapping, Optional
 
+from ..registry import Registry
 from .errors import SearchError
 from .space import Space
 
-SAMPLERS = ("tpe", "random", "grid", "cmaes")
-PRUNERS = ("median", "successive_halving", "hyperband", "none")
+# sampler(options, seed, space), pruner(options, max_epochs)
+_SAMPLERS: Registry[Callable[..., Any]] = Registry("sampler", "hydra.sweeper.sampler")
+_PRUNERS: Registry[Callable[..., Any]] = Registry("pruner", "hydra.sweeper.pruner")
+register_sampler = _SAMPLERS.register
+register_pruner = _PRUNERS.register
 
 
 def check_names(sampler: str, pruner: str) -> None:
-    if sampler not in SAMPLERS:
-        raise SearchError(f"hydra.sweeper.sampler={sampler}: choose one of {', '.join(SAMPLERS)}")
-    if pruner not in PRUNERS:
-        raise SearchError(f"hydra.sweeper.pruner={pruner}: choose one of {', '.join(PRUNERS)}")
+    """Refuse an unknown sampler or pruner before the study starts, listing the registered ones."""
+    for kind, name, registry in (("sampler", sampler, _SAMPLERS), ("pruner", pruner, _PRUNERS)):
+        if name not in registry:
+            raise SearchError(f"hydra.sweeper.{kind}={name}: choose one of "
+                              f"{', '.join(registry.names())}")
 
 
 def grid_of(space: Space) -> Dict[str, list]:
@@ -39,22 +45,43 @@ def _construct(kind: str, name: str, factory: Callable[..., Any],
         raise SearchError(f"hydra.sweeper.{kind}_options for {name}: {err}") from err
 
 
-def build_sampler(name: str, options: Mapping[str, Any], seed: Optional[int], space: Space):
+@register_sampler("tpe")
+def _tpe(options: Mapping[str, Any], seed: Optional[int], space: Space):
     import optuna.samplers as S
 
-    if name == "tpe":
-        return _construct("sampler", name, S.TPESampler, options, seed=seed)
-    if name == "random":
-        return _construct("sampler", name, S.RandomSampler, options, seed=seed)
-    if name == "grid":
-        return _construct("sampler", name, S.GridSampler, options, search_space=grid_of(space),
-                          seed=seed)
+    return _construct("sampler", "tpe", S.TPESampler, options, seed=seed)
+
+
+@register_sampler("random")
+def _random(options: Mapping[str, Any], seed: Optional[int], space: Space):
+    import optuna.samplers as S
+
+    return _construct("sampler", "random", S.RandomSampler, options, seed=seed)
+
+
+@register_sampler("grid")
+def _grid(options: Mapping[str, Any], seed: Optional[int], space: Space):
+    import optuna.samplers as S
+
+    return _construct("sampler", "grid", S.GridSampler, options, search_space=grid_of(space),
+                      seed=seed)
+
+
+@register_sampler("cmaes")
+def _cmaes(options: Mapping[str, Any], seed: Optional[int], space: Space):
+    import optuna.samplers as S
+
     try:
         import cmaes  # noqa: F401  (optuna's CmaEsSampler needs it)
     except ImportError as err:
         raise SearchError("hydra.sweeper.sampler=cmaes needs the cmaes package: "
                           "pip install cmaes") from err
-    return _construct("sampler", name, S.CmaEsSampler, options, seed=seed)
+    return _construct("sampler", "cmaes", S.CmaEsSampler, options, seed=seed)
+
+
+def build_sampler(name: str, options: Mapping[str, Any], seed: Optional[int], space: Space):
+    """The sampler registered as `name` (check_names has vetted it)."""
+    return _SAMPLERS.get(name)(options, seed, space)
 
 
 def random_start_note(name: str, options: Mapping[str, Any], n_trials: int) -> Optional[str]:
@@ -74,17 +101,38 @@ def random_start_note(name: str, options: Mapping[str, Any], n_trials: int) -> O
             "search)")
 
 
-def build_pruner(name: str, options: Mapping[str, Any], max_epochs: Optional[int] = None):
-    """The pruner; Hyperband's max_resource defaults to the run's epochs when known."""
+@register_pruner("median")
+def _median(options: Mapping[str, Any], max_epochs: Optional[int]):
     import optuna.pruners as P
 
-    if name == "median":
-        return _construct("pruner", name, P.MedianPruner, options)
-    if name == "successive_halving":
-        return _construct("pruner", name, P.SuccessiveHalvingPruner, options)
-    if name == "hyperband":
-        opts = dict(options)
-        if max_epochs and "max_resource" not in opts:
-            opts["max_resource"] = max_epochs
-        return _construct("pruner", name, P.HyperbandPruner, opts)
+    return _construct("pruner", "median", P.MedianPruner, options)
+
+
+@register_pruner("successive_halving")
+def _successive_halving(options: Mapping[str, Any], max_epochs: Optional[int]):
+    import optuna.pruners as P
+
+    return _construct("pruner", "successive_halving", P.SuccessiveHalvingPruner, options)
+
+
+@register_pruner("hyperband")
+def _hyperband(options: Mapping[str, Any], max_epochs: Optional[int]):
+    """Hyperband's max_resource defaults to the run's epochs when known."""
+    import optuna.pruners as P
+
+    opts = dict(options)
+    if max_epochs and "max_resource" not in opts:
+        opts["max_resource"] = max_epochs
+    return _construct("pruner", "hyperband", P.HyperbandPruner, opts)
+
+
+@register_pruner("none")
+def _nop(options: Mapping[str, Any], max_epochs: Optional[int]):
+    import optuna.pruners as P
+
     return P.NopPruner()
+
+
+def build_pruner(name: str, options: Mapping[str, Any], max_epochs: Optional[int] = None):
+    """The pruner registered as `name` (check_names has vetted it)."""
+    return _PRUNERS.get(name)(options, max_epochs)

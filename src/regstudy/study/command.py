@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from ..provenance import source_commit
-from .process import say
 from .spec import Study, StudyError
 
 QUOTED_STUDY_KEYS = ("study.space.", "study.arm_space.", "study.grid.values.")
