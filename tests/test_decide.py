@@ -236,3 +236,18 @@ def test_a_finished_run_stays_finished_when_only_the_study_declaration_changes(t
     assert finished_record(tmp_path, changed)["status"] == "completed"
     with pytest.raises(RunAborted, match="trainer.epochs: 2 -> 3"):
         finished_record(tmp_path, {"trainer": {"epochs": 3}, "study": {}})
+
+
+def test_the_study_page_lists_decisions_and_claims(tmp_path):
+    from regstudy.report.page import study_verdicts
+
+    final = tmp_path / "final"
+    for s in (1000, 1001):
+        _record(final, "none", s, 0.01)
+    (tmp_path / "study.json").write_text(json.dumps({
+        "baseline": "none", "decisions": {"psp": {"decision": "better", "n": 8, "diff": -0.2}},
+        "claims": [{"claim": "PSP beats none", "verdict": "supported", "arm": "psp",
+                    "comparisons": [{"than": "none", "verdict": "supported", "mde_80": 0.1}]}]}))
+    v = study_verdicts([final])
+    assert v["decisions"]["psp"]["decision"] == "better" and v["claims"][0]["verdict"] == "supported"
+    assert study_verdicts([tmp_path / "elsewhere"]) is None
