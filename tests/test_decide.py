@@ -250,4 +250,4 @@ def test_the_study_page_lists_decisions_and_claims(tmp_path):
                     "comparisons": [{"than": "none", "verdict": "supported", "mde_80": 0.1}]}]}))
     v = study_verdicts([final])
     assert v["decisions"]["psp"]["decision"] == "better" and v["claims"][0]["verdict"] == "supported"
-    assert study_verdicts([tmp_path / "elsewhere"]) is None
+    assert study_verdicts([tmp_path / "other" / "final"]) is None
