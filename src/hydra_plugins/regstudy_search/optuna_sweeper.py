@@ -68,6 +68,10 @@ class OptunaSweeper(Sweeper):
             sys.exit(2)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        return run_search(plan, sweep_dir,
-                          lambda jobs, idx: self.launcher.launch(jobs, initial_job_idx=idx),
-                          self.check_trial)
+        summary = run_search(plan, sweep_dir,
+                             lambda jobs, idx: self.launcher.launch(jobs, initial_job_idx=idx),
+                             self.check_trial)
+        if summary.get("stopped"):
+            print(f"regstudy train: error: {summary['stopped']}", file=sys.stderr)
+            sys.exit(1)
+        return summary

@@ -33,8 +33,12 @@ class OptunaSweeperConf:
     objective: str = "best_val_acc"
     # maximize | minimize; null = the objective's natural direction.
     direction: Optional[str] = None
-    # Trials launched together; null = the joblib launcher's n_jobs (submitit: array_parallelism), else 1.
+    # Trials in flight; null = the joblib launcher's n_jobs (submitit: array_parallelism), else 1.
     n_jobs: Optional[int] = None
+    # slots: a new trial starts as soon as any ends; batch: n_jobs trials start and end together.
+    schedule: str = "slots"
+    # Stop asking for trials once more than this share of n_trials failed (1 = never).
+    max_failure_rate: float = 1.0
     # Search space, key -> Hydra sweep expression (also accepted as plain overrides on the command line).
     params: Dict[str, Any] = field(default_factory=dict)
     # RDB storages: seconds between trial heartbeats; a trial silent for grace_period is failed.

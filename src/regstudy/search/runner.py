@@ -1,5 +1,6 @@
-"""The search loop behind the sweeper: ask the study for a batch of trials, launch each as an
-ordinary run through Hydra's launcher, tell the study what each run's metrics.json says.
+"""The search behind the sweeper: ask the study for trials, launch each as an ordinary run
+through Hydra's launcher (in slots or batches: `slots`), tell the study what each run's
+metrics.json says.
 
 Every input check happens in `prepare`, before any trial is asked for.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -21,8 +21,7 @@ from .errors import SearchError
 from .objective import Objective, get_objective, record_value
 from .space import Space, as_override, parse_space
 from .storage import default_url, open_storage
-from .study import (RUN_STATUS, Heartbeat, fail_dead_trials, mark_holder, open_study,
-                    slots_left)
+from .study import RUN_STATUS, Heartbeat, open_study
 from .summary import annotate_run, summarize, write_summary
 
 log = logging.getLogger("regstudy")
@@ -43,13 +42,20 @@ class Plan:
     study: Any
     n_trials: int
     batch: int
+    schedule: str = "slots"
+    max_failure_rate: float = 1.0
 
 
 def batch_size(conf: DictConfig, launcher: DictConfig) -> int:
-    """Trials launched together: the sweeper's n_jobs, else what the launcher runs at once."""
+    """Trials in flight: the sweeper's n_jobs, else what the launcher runs at once; one when
+    slots would run inside this process (Hydra's basic launcher)."""
+    from .slots import in_process
+
+    target = str(launcher.get("_target_", ""))
+    if conf.get("schedule", "slots") == "slots" and in_process(target):
+        return 1
     if conf.get("n_jobs"):
         return int(conf.n_jobs)
-    target = str(launcher.get("_target_", ""))
     if "joblib" in target:
         from ..threads import available_cpus, joblib_workers
 
@@ -77,8 +83,7 @@ def prepare(conf: DictConfig, arguments: Sequence[str], sweep_dir: Path,
     space = parse_space([*params, *arguments])
     objective, direction = get_objective(conf.objective, conf.direction)
     check_names(conf.sampler, conf.pruner)
-    if conf.n_trials < 1:
-        raise SearchError(f"hydra.sweeper.n_trials={conf.n_trials}: give at least 1")
+    check_numbers(conf)
     n_trials = conf.n_trials
     if conf.sampler == "grid":
         n_trials = min(n_trials, math.prod(len(v) for v in grid_of(space).values()))
@@ -106,7 +111,41 @@ def prepare(conf: DictConfig, arguments: Sequence[str], sweep_dir: Path,
         study.sampler = build_sampler(conf.sampler, sampler_opts, conf.seed + len(study.trials),
                                       space)
     return Plan(space, objective, direction, url, storage, study, n_trials,
-                max(1, batch_size(conf, launcher)))
+                max(1, batch_size(conf, launcher)), conf.schedule, float(conf.max_failure_rate))
+
+
+def check_numbers(conf: DictConfig) -> None:
+    """n_trials, schedule and max_failure_rate, before anything is opened."""
+    from .slots import SCHEDULES
+
+    if conf.n_trials < 1:
+        raise SearchError(f"hydra.sweeper.n_trials={conf.n_trials}: give at least 1")
+    if conf.schedule not in SCHEDULES:
+        raise SearchError(f"hydra.sweeper.schedule={conf.schedule}: choose one of "
+                          f"{', '.join(SCHEDULES)}")
+    if not 0.0 <= conf.max_failure_rate <= 1.0:
+        raise SearchError(f"hydra.sweeper.max_failure_rate={conf.max_failure_rate}: give a "
+                          "share of n_trials between 0 and 1 (1: never stop)")
+
+
+def failures(study) -> int:
+    """Trials that ended failed or diverged (pruned trials are not failures)."""
+    from optuna.trial import TrialState
+
+    return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+               if RUN_STATUS in t.user_attrs)
+
+
+def failure_stop(plan: Plan) -> Optional[str]:
+    """Why the search stops asking (more than max_failure_rate * n_trials trials failed), or
+    None. The default rate 1 never stops: every trial may fail and the search still ends."""
+    if plan.max_failure_rate >= 1.0:
+        return None
+    failed = failures(plan.study)
+    if failed <= plan.max_failure_rate * plan.n_trials:
+        return None
+    return (f"{failed} trials failed, more than hydra.sweeper.max_failure_rate="
+            f"{plan.max_failure_rate:g} of n_trials={plan.n_trials}: the search stopped")
 
 
 def trial_overrides(plan: Plan, trial, params: Dict[str, Any]) -> List[str]:
@@ -153,54 +192,21 @@ def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
 
 def run_search(plan: Plan, sweep_dir: Path, launch: Callable[[List[List[str]], int], Any],
                check_trial: Callable[[List[str]], Optional[str]]) -> Dict[str, Any]:
-    """Ask, launch and tell batch by batch until the study holds n_trials finished trials."""
-    distributions = {n: _dist(p) for n, p in plan.space.params.items()}
+    """Ask, launch and tell (in slots or batches) until the study holds n_trials finished
+    trials or too many failed; then write search.json."""
+    from .slots import Scheduler, run_batches, run_slots
+
     with Heartbeat(plan.storage) as heart:
-        while True:
-            fail_dead_trials(plan.study, plan.storage)
-            n = min(plan.batch, slots_left(plan.study, plan.n_trials))
-            if n == 0:
-                break
-            with warnings.catch_warnings():   # heartbeats here are recorded by `Heartbeat`
-                warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-                trials = [plan.study.ask(distributions) for _ in range(n)]
-            jobs = []
-            for trial in trials:
-                mark_holder(trial)
-                heart.trial_ids.add(_tid(plan, trial))
-                jobs.append((trial, dict(trial.params)))
-            heart.beat()
-            _launch_batch(plan, sweep_dir, jobs, launch, check_trial)
-            heart.trial_ids.clear()
+        sched = Scheduler(plan, sweep_dir, launch, check_trial, heart)
+        if plan.schedule == "batch":
+            run_batches(sched, plan.batch)
+        else:
+            run_slots(sched, min(plan.batch, plan.n_trials))
     summary = summarize(plan.study, plan.storage_url, plan.objective.name, plan.direction,
-                        plan.n_trials)
+                        plan.n_trials, plan.space.clean)
+    stopped = failure_stop(plan)
+    if stopped:
+        summary["stopped"] = stopped
     path = write_summary(sweep_dir, summary)
     log.info("search summary: %s (best: %s)", path, summary["best"])
     return summary
-
-
-def _launch_batch(plan: Plan, sweep_dir: Path, jobs, launch, check_trial) -> None:
-    runnable = []
-    for trial, params in jobs:
-        overrides = trial_overrides(plan, trial, params)
-        problem = check_trial(overrides)
-        if problem:   # e.g. a sampled value outside the key's range: the trial fails, not the search
-            tell(plan, trial, params, sweep_dir / str(trial.number), problem)
-        else:
-            runnable.append((trial, params, overrides))
-    if runnable:
-        launch([o for _, _, o in runnable], runnable[0][0].number)
-    for trial, params, _ in runnable:
-        tell(plan, trial, params, sweep_dir / str(trial.number))
-
-
-def _dist(param):
-    from .space import distribution
-
-    return distribution(param)
-
-
-def _tid(plan: Plan, trial) -> int:
-    from .study import trial_id
-
-    return trial_id(plan.storage, plan.study, trial.number)

@@ -3,11 +3,18 @@
 `interval(a, b)` -> float, `tag(log, interval(a, b))` -> log scale, `int(interval(a, b))` -> int,
 `choice(...)` and comma lists -> categorical, `range(start, stop, step)` -> stepped values
 (stop excluded, as in Python). Non-sweep overrides are fixed: they apply to every trial.
+
+Stepped ranges are computed in decimal, so `range(0, 1, 0.3)` is 0, 0.3, 0.6, 0.9 for every
+sampler (a binary-float end point of 0.8999999999999999 made Optuna trim TPE's range to 0.6
+while the grid offered 0.9), and a sampled 3 * 0.3 is recorded as 0.9. Sweep functions whose
+order or expansion means nothing to a search (shuffle, sort, glob) are refused.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -40,7 +47,16 @@ class Param:
         if self.step is None:
             return None
         n = int(round((self.high - self.low) / self.step)) + 1
-        return [self.low + i * self.step for i in range(n)]
+        if self.kind == "int":
+            return [self.low + i * self.step for i in range(n)]
+        low, step = Decimal(repr(self.low)), Decimal(repr(self.step))
+        return [float(low + i * step) for i in range(n)]
+
+    def clean(self, value: Any) -> Any:
+        """A sampled stepped float as the decimal value it stands for (3 * 0.3 -> 0.9)."""
+        if self.kind != "float" or self.step is None or not isinstance(value, float):
+            return value
+        return min(self.grid_values(), key=lambda v: abs(v - value))
 
 
 @dataclass
@@ -50,6 +66,15 @@ class Space:
 
     def describe(self) -> Dict[str, Dict[str, Any]]:
         return {name: p.describe() for name, p in self.params.items()}
+
+    def distributions(self) -> Dict[str, Any]:
+        """Optuna distributions by key (imports optuna)."""
+        return {name: distribution(p) for name, p in self.params.items()}
+
+    def clean(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        """Sampled values as the space's own values (see Param.clean)."""
+        return {k: self.params[k].clean(v) if k in self.params else v
+                for k, v in params.items()}
 
 
 def _number(name: str, value: Any) -> float | int:
@@ -75,11 +100,13 @@ def _range(name: str, sweep) -> Param:
     if step <= 0 or not start < stop:
         raise SearchError(f"{name}: range needs start < stop and step > 0, got "
                           f"range({start}, {stop}, {step})")
-    count = math.ceil((stop - start) / step - 1e-9)
-    last = start + (count - 1) * step
     if all(isinstance(v, int) for v in (start, stop, step)):
-        return Param(name, "int", start, last, step=step)
-    return Param(name, "float", float(start), float(last), step=float(step))
+        count = math.ceil((stop - start) / step)
+        return Param(name, "int", start, start + (count - 1) * step, step=step)
+    d_start, d_stop, d_step = (Decimal(repr(float(v))) for v in (start, stop, step))
+    count = math.ceil((d_stop - d_start) / d_step)
+    last = d_start + (count - 1) * d_step
+    return Param(name, "float", float(d_start), float(last), step=float(d_step))
 
 
 def _choice(name: str, sweep) -> Param:
@@ -92,19 +119,43 @@ def _choice(name: str, sweep) -> Param:
     return Param(name, "categorical", choices=values)
 
 
+SUPPORTED = "interval, tag(log, interval), int(interval), choice, range or a comma list"
+UNSUPPORTED = ("shuffle", "sort", "glob")
+
+
+def search_parser():
+    """Hydra's override parser without the sweep functions a search does not support."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser, create_functions
+
+    functions = create_functions()
+    for name in UNSUPPORTED:
+        functions.functions.pop(name, None)
+    return OverridesParser(functions)
+
+
+def parse_error(arg: str, err: Exception) -> SearchError:
+    """One line for an override that does not parse, naming an unsupported function if any."""
+    text = str(err).strip()
+    unknown = re.search(r"KeyError while evaluating .*: '(\w+)'$", text.splitlines()[0] if text else "")
+    if unknown and unknown.group(1) in UNSUPPORTED:
+        return SearchError(f"{arg}: {unknown.group(1)}() is not supported in a search "
+                           f"space; use {SUPPORTED}")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
+    return SearchError(f"cannot parse {arg!r}: {first}")
+
+
 def parse_space(arguments: Sequence[str]) -> Space:
     """Split `arguments` (key=value, Hydra syntax) into searched parameters and fixed overrides."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
     from hydra.errors import HydraException
 
-    parser = OverridesParser.create()
+    parser = search_parser()
     space = Space()
     for arg in arguments:
         try:
             override = parser.parse_override(arg)
         except HydraException as err:
-            raise SearchError(f"cannot parse {arg!r}: {str(err).splitlines()[0]}") from err
+            raise parse_error(arg, err) from err
         name = override.get_key_element()
         # The last occurrence of a key wins: a value on the command line replaces a preset's space.
         space.params.pop(name, None)
@@ -121,7 +172,7 @@ def parse_space(arguments: Sequence[str]) -> Space:
             space.params[name] = _choice(name, sweep)
         else:
             raise SearchError(f"{arg!r}: {type(sweep).__name__} is not a search space "
-                              "(use interval, tag(log, interval), int(interval), choice, range)")
+                              f"(use {SUPPORTED})")
     if not space.params:
         raise SearchError("no search space: give at least one key as interval(...), choice(...), "
                           "range(...) or a comma list (or hydra.sweeper.params.KEY=...)")
@@ -143,10 +194,10 @@ def distribution(param: Param):
 
 def as_override(name: str, value: Any) -> str:
     """A sampled value as a Hydra override that parses back to the same value."""
-    from hydra.core.override_parser.types import Override
+    from hydra.core.override_parser.types import Override, Quote, QuotedString
 
-    if isinstance(value, str):   # quoted: URLs, paths and names with any character
-        return f"{name}='" + value.replace("'", "\\'") + "'"
+    if isinstance(value, str):   # quoted by Hydra's own rules: quotes, backslashes, any text
+        return f"{name}={QuotedString(text=value, quote=Quote.single).with_quotes()}"
     return f"{name}={Override._get_value_element_as_str(value)}"
 
 

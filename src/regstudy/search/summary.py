@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 from ..record.files import atomic_write_json
 from .space import as_override
@@ -25,17 +25,18 @@ def annotate_run(run_dir: Path, info: Dict[str, Any]) -> None:
     atomic_write_json(path, record)
 
 
-def _trial_row(trial) -> Dict[str, Any]:
+def _trial_row(trial, clean: Callable[[Dict[str, Any]], Dict[str, Any]]) -> Dict[str, Any]:
     return {"number": trial.number, "state": trial.state.name.lower(), "value": trial.value,
-            "params": dict(trial.params), "run_status": trial.user_attrs.get("run_status"),
+            "params": clean(dict(trial.params)), "run_status": trial.user_attrs.get("run_status"),
             "run_dir": trial.user_attrs.get("run_dir"), "error": trial.user_attrs.get("error")}
 
 
-def summarize(study, storage_url: str, objective: str, direction: str,
-              n_trials: int) -> Dict[str, Any]:
-    """The C2 summary of every trial of the study (all workers' trials, not only this one's)."""
+def summarize(study, storage_url: str, objective: str, direction: str, n_trials: int,
+              clean: Callable[[Dict[str, Any]], Dict[str, Any]] = dict) -> Dict[str, Any]:
+    """The C2 summary of every trial of the study (all workers' trials, not only this one's);
+    `clean` maps sampled values to the space's own (Space.clean)."""
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-    rows: List[Dict[str, Any]] = [_trial_row(t) for t in trials]
+    rows: List[Dict[str, Any]] = [_trial_row(t, clean) for t in trials]
     counts = dict.fromkeys(COUNTED, 0)
     for row in rows:
         if row["state"] == "complete":
