@@ -45,7 +45,9 @@ def _writable_dir_error(argv: list[str]) -> str | None:
 
 def main(argv: list[str]) -> None:
     """Entry point of `regstudy train ARGS`: checks what Hydra would fail on, then runs it."""
-    problem = _writable_dir_error(argv)
+    from .search.syntax import command_line_error
+
+    problem = command_line_error(argv) or _writable_dir_error(argv)
     if problem:
         print(f"regstudy train: error: {problem}", file=sys.stderr)
         sys.exit(2)

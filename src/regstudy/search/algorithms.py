@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from .errors import SearchError
 from .space import Space
 
-SAMPLERS = ("tpe", "random", "grid", "cmaes")
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "gp", "nsgaii")
+# Optuna's sampler class of each name but grid and cmaes (built with extra arguments).
+SAMPLER_CLASSES = {"tpe": "TPESampler", "random": "RandomSampler", "qmc": "QMCSampler",
+                   "gp": "GPSampler", "nsgaii": "NSGAIISampler"}
 PRUNERS = ("median", "successive_halving", "hyperband", "none")
 
 
@@ -42,10 +46,11 @@ def _construct(kind: str, name: str, factory: Callable[..., Any],
 def build_sampler(name: str, options: Mapping[str, Any], seed: Optional[int], space: Space):
     import optuna.samplers as S
 
-    if name == "tpe":
-        return _construct("sampler", name, S.TPESampler, options, seed=seed)
-    if name == "random":
-        return _construct("sampler", name, S.RandomSampler, options, seed=seed)
+    if name in SAMPLER_CLASSES:
+        with warnings.catch_warnings():   # QMC and GP are "experimental" in some Optuna versions
+            warnings.simplefilter("ignore", _experimental())
+            return _construct("sampler", name, getattr(S, SAMPLER_CLASSES[name]), options,
+                              seed=seed)
     if name == "grid":
         return _construct("sampler", name, S.GridSampler, options, search_space=grid_of(space),
                           seed=seed)
@@ -55,6 +60,12 @@ def build_sampler(name: str, options: Mapping[str, Any], seed: Optional[int], sp
         raise SearchError("hydra.sweeper.sampler=cmaes needs the cmaes package: "
                           "pip install cmaes") from err
     return _construct("sampler", name, S.CmaEsSampler, options, seed=seed)
+
+
+def _experimental():
+    import optuna
+
+    return optuna.exceptions.ExperimentalWarning
 
 
 def random_start_note(name: str, options: Mapping[str, Any], n_trials: int) -> Optional[str]:
