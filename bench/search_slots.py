@@ -79,7 +79,8 @@ def trials(sweep_dir: Path, wall: float, jobs: int) -> Dict[str, object]:
 def report(args: argparse.Namespace, res: Dict[str, Dict[str, object]]) -> str:
     b, s = res["batch"], res["slots"]
     lines = [f"# Slots vs batches ({args.name})", "",
-             f"The same search run twice, one after the other: PSP strength (log interval "
+             f"The same search run twice, one after the other ({' first, then '.join(args.order)}"
+             f"): PSP strength (log interval "
              f"1e-6..10) on psp_mnist (LeNet5-caffe, SGD lr 0.1), {args.subset} training / "
              f"{args.val_size} validation images, {args.epochs} epochs per trial, "
              f"{args.trials} trials, TPE with sampler seed {args.sampler_seed} "
@@ -126,6 +127,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sampler-seed", type=int, default=0)
     p.add_argument("--tpe-startup", type=int, default=4)
     p.add_argument("--prune-startup", type=int, default=2)
+    p.add_argument("--order", nargs=2, choices=MODES, default=list(MODES),
+                   help="which mode runs first (the machine's load may change in between)")
     return p.parse_args()
 
 
@@ -137,7 +140,7 @@ def main() -> None:
         sys.exit(f"{work} is not empty: a search there would continue its study")
     work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    res = {mode: run_mode(args, mode, work) for mode in MODES}
+    res = {mode: run_mode(args, mode, work) for mode in args.order}
     (args.out / f"{args.name}.json").write_text(json.dumps(
         {"args": {k: str(v) for k, v in vars(args).items()}, "results": res}, indent=1))
     (args.out / f"{args.name}.md").write_text(report(args, res) + "\n")

@@ -13,8 +13,10 @@ from omegaconf import DictConfig
 
 from .config.schema import register_configs
 from .paths import config_dir
+from .search.config import register_plugin
 
 register_configs()
+register_plugin()   # hydra/sweeper=optuna, also where Hydra's plugin scan cannot see it
 
 HYDRA_ONLY = {".hydra", "train.log"}
 # Overrides that do not name a run in TensorBoard (paths, devices, Hydra's own settings).

@@ -1,7 +1,10 @@
 """The sweeper's structured config (`hydra/sweeper=optuna`): typed, so a misspelt key fails.
 
 Registered in Hydra's ConfigStore by the plugin module (hydra_plugins.regstudy_search), which
-Hydra imports when it scans plugins. Torch- and optuna-free.
+Hydra imports when it scans plugins, and by `register_plugin`, which regstudy calls itself:
+Hydra's scan walks the `hydra_plugins` folders on sys.path, and a setuptools editable install
+(its default mode) maps regstudy's modules through an import hook that the scan does not see.
+Torch- and optuna-free.
 """
 
 from __future__ import annotations
@@ -44,6 +47,17 @@ class OptunaSweeperConf:
     # RDB storages: seconds between trial heartbeats; a trial silent for grace_period is failed.
     heartbeat_interval: int = 30
     grace_period: Optional[int] = None
+
+
+def register_plugin() -> None:
+    """Make `hydra/sweeper=optuna` available whatever the install mode: the config in Hydra's
+    ConfigStore and the sweeper class in Hydra's plugin registry (its public `register`)."""
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.regstudy_search.optuna_sweeper import OptunaSweeper
+
+    register()
+    Plugins.instance().register(OptunaSweeper)
 
 
 def register() -> None:
