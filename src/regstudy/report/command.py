@@ -42,8 +42,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="'KEY=VALUE ...'",
                    help="the group to compare with, e.g. 'reg=none'; other varying keys are "
                         "matched, so each model is compared with its own baseline")
-    p.add_argument("--top", type=int, metavar="K",
-                   help="search directories: only the K best trials (by the search objective)")
+    p.add_argument("--top", type=int, metavar="K", nargs="?", const=0,
+                   help="search directories: only the K best trials (by the search objective); "
+                        "without K the best trial, or a multi-objective search's Pareto front")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--csv", dest="fmt", action="store_const", const="csv",
                      help="CSV with raw values (fractions, not percent)")

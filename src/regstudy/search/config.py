@@ -32,10 +32,11 @@ class OptunaSweeperConf:
     # median | successive_halving | hyperband | none, with keyword options of the pruner.
     pruner: str = "median"
     pruner_options: Dict[str, Any] = field(default_factory=dict)
-    # A metric of the run record (metrics.json); never a test metric.
-    objective: str = "best_val_acc"
-    # maximize | minimize; null = the objective's natural direction.
-    direction: Optional[str] = None
+    # A metric of the run record (metrics.json), never a test metric; a list of metrics is a
+    # multi-objective search ([best_val_error, train_seconds]: the Pareto front, no pruning).
+    objective: Any = "best_val_acc"
+    # maximize | minimize (a list: one per objective); null = each objective's natural direction.
+    direction: Any = None
     # Trials in flight; null = the joblib launcher's n_jobs (submitit: array_parallelism), else 1.
     n_jobs: Optional[int] = None
     # slots: a new trial starts as soon as any ends; batch: n_jobs trials start and end together.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .algorithms import build_pruner, build_sampler, check_names, grid_of, random_start_note
 from .errors import SearchError
-from .objective import Objective, get_objective, record_value
+from .objective import Objective, get_objectives, record_value
 from .space import Space, as_override, parse_space
 from .storage import default_url, open_storage
 from .study import RUN_STATUS, Heartbeat, open_study
@@ -44,6 +44,17 @@ class Plan:
     batch: int
     schedule: str = "slots"
     max_failure_rate: float = 1.0
+    objectives: List[Objective] = field(default_factory=list)   # all of them, `objective` first
+    directions: List[str] = field(default_factory=list)
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def objective_label(self) -> str:
+        """The objective as search.json and the study name it: `a` or `a,b`."""
+        return ",".join(o.name for o in self.objectives) or self.objective.name
 
 
 def batch_size(conf: DictConfig, launcher: DictConfig) -> int:
@@ -81,9 +92,11 @@ def prepare(conf: DictConfig, arguments: Sequence[str], sweep_dir: Path,
     """Parse and check the whole search (SearchError on any bad input), then open the study."""
     params = [f"{k}={v}" for k, v in _flat(OmegaConf.to_container(conf.params)).items()]
     space = parse_space([*params, *arguments])
-    objective, direction = get_objective(conf.objective, conf.direction)
+    objectives = get_objectives(conf.objective, conf.direction)
+    objective, direction = objectives[0]
     check_names(conf.sampler, conf.pruner)
     check_numbers(conf)
+    pruner = pruner_for(conf, len(objectives))
     n_trials = conf.n_trials
     if conf.sampler == "grid":
         n_trials = min(n_trials, math.prod(len(v) for v in grid_of(space).values()))
@@ -98,20 +111,39 @@ def prepare(conf: DictConfig, arguments: Sequence[str], sweep_dir: Path,
     if note:
         log.warning(note)
     pruner_opts = OmegaConf.to_container(conf.pruner_options, resolve=True)
-    build_pruner(conf.pruner, pruner_opts)          # the trials build it; check the options now
+    build_pruner(pruner, pruner_opts)               # the trials build it; check the options now
     url = conf.storage or default_url(sweep_dir)
     interval = conf.heartbeat_interval if conf.heartbeat_interval > 0 else None
     grace = (conf.grace_period or 2 * interval) if interval else None
     storage = open_storage(url, interval, grace)
-    study = open_study(storage, conf.study_name, direction, sampler, space.describe(),
-                       {"name": conf.pruner, "options": pruner_opts}, objective.name)
+    study = open_study(storage, conf.study_name, [d for _, d in objectives], sampler,
+                       space.describe(), {"name": pruner, "options": pruner_opts},
+                       ",".join(o.name for o, _ in objectives))
     if conf.seed is not None and study.trials:
         # A resumed search or a second worker: seeded like the first, it would propose the
         # first worker's points again. Offset by the trials stored (deterministic given them).
         study.sampler = build_sampler(conf.sampler, sampler_opts, conf.seed + len(study.trials),
                                       space)
     return Plan(space, objective, direction, url, storage, study, n_trials,
-                max(1, batch_size(conf, launcher)), conf.schedule, float(conf.max_failure_rate))
+                max(1, batch_size(conf, launcher)), conf.schedule, float(conf.max_failure_rate),
+                [o for o, _ in objectives], [d for _, d in objectives])
+
+
+SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
+
+
+def pruner_for(conf: DictConfig, n_objectives: int) -> str:
+    """The pruner to use: none for a multi-objective search (Optuna prunes single-objective
+    trials only), with a one-line note when another was asked for."""
+    if n_objectives == 1:
+        return conf.pruner
+    if conf.sampler in SINGLE_OBJECTIVE_SAMPLERS:
+        raise SearchError(f"hydra.sweeper.sampler={conf.sampler} optimizes one objective; "
+                          "for several use nsgaii, tpe, random, qmc or grid")
+    if conf.pruner != "none":
+        log.warning("multi-objective search: pruning disabled (Optuna does not prune "
+                    "multi-objective trials; hydra.sweeper.pruner=%s ignored)", conf.pruner)
+    return "none"
 
 
 def check_numbers(conf: DictConfig) -> None:
@@ -167,9 +199,11 @@ def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
     except (OSError, ValueError):
         record = {"status": "failed"}
     status = "failed" if problem else record.get("status", "failed")
-    value = record_value(plan.objective, record) if status == "completed" else None
-    if status == "completed" and (value is None or not math.isfinite(value)):
+    values = [record_value(o, record) if status == "completed" else None
+              for o in plan.objectives or [plan.objective]]
+    if status == "completed" and any(v is None or not math.isfinite(v) for v in values):
         status = "failed"
+    value = values if plan.multi else values[0]
     trial.set_user_attr(RUN_STATUS, status)
     trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))  # readers join it to nothing
     if problem or status == "failed":
@@ -183,10 +217,12 @@ def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
         if "Study.stop" not in str(err):
             raise
     annotate_run(run_dir, {"study_name": plan.study.study_name, "trial": trial.number,
-                           "params": params, "objective": plan.objective.name,
-                           "value": value, "state": state.name.lower()})
-    log.info("trial %d: %s%s %s", trial.number, status,
-             f" {plan.objective.name}={value:.6g}" if value is not None else "", params)
+                           "params": params, "objective": plan.objective_label,
+                           "value": None if state != TrialState.COMPLETE else value,
+                           "state": state.name.lower()})
+    shown = "".join(f" {o.name}={v:.6g}" for o, v in zip(plan.objectives or [plan.objective],
+                                                         values) if v is not None)
+    log.info("trial %d: %s%s %s", trial.number, status, shown, params)
     return status
 
 
@@ -202,7 +238,9 @@ def run_search(plan: Plan, sweep_dir: Path, launch: Callable[[List[List[str]], i
             run_batches(sched, plan.batch)
         else:
             run_slots(sched, min(plan.batch, plan.n_trials))
-    summary = summarize(plan.study, plan.storage_url, plan.objective.name, plan.direction,
+    summary = summarize(plan.study, plan.storage_url,
+                        [o.name for o in plan.objectives] if plan.multi else plan.objective.name,
+                        plan.directions if plan.multi else plan.direction,
                         plan.n_trials, plan.space.clean)
     stopped = failure_stop(plan)
     if stopped:
