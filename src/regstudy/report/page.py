@@ -193,9 +193,9 @@ def best_per_combination(trials: List[Dict[str, Any]], direction: str) -> List[D
         if t.get("state") != "complete" or t.get("value") is None:
             continue
         for key, value in (t.get("params") or {}).items():
-            if not (isinstance(value, str) and value.startswith("[")):
+            if not isinstance(value, list):
                 continue
-            combo = (key, value)
+            combo = (key, "[" + ",".join(map(str, value)) + "]")
             if combo not in out or sign * t["value"] < sign * out[combo]["value"]:
                 out[combo] = {"key": key, "combination": combo[1], "number": t["number"],
                               "value": t["value"], "params": t.get("params") or {}}

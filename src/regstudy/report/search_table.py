@@ -120,6 +120,9 @@ def search_frame(dirs: Iterable[Path]) -> pd.DataFrame:
     rows += _trials_without_run(dirs, {r["trial"] for r in rows})
     if not rows:
         return pd.DataFrame(columns=["rank", "trial", "status"])
+    for r in rows:   # a sampled combination (a list) reads as it is written: [l2,dropout]
+        r["params"] = {k: "[" + ",".join(map(str, v)) + "]" if isinstance(v, list) else v
+                       for k, v in r["params"].items()}
     pairs = _multi(dirs)
     if pairs:
         return pareto_frame(dirs, rows, pairs)

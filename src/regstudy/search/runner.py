@@ -100,11 +100,10 @@ def prepare(conf: DictConfig, arguments: Sequence[str], sweep_dir: Path,
     n_trials = conf.n_trials
     if conf.sampler == "grid":
         n_trials = min(n_trials, math.prod(len(v) for v in grid_of(space).values()))
-    probe = [*space.fixed, *(as_override(n, p.grid_values()[0] if p.grid_values() else p.low)
-                             for n, p in space.params.items())]
-    problem = check_trial(probe)
-    if problem:
-        raise SearchError(problem)
+    for probe in space.probes():
+        problem = check_trial(probe)
+        if problem:
+            raise SearchError(problem)
     sampler_opts = OmegaConf.to_container(conf.sampler_options, resolve=True)
     sampler = build_sampler(conf.sampler, sampler_opts, conf.seed, space)
     note = random_start_note(conf.sampler, sampler_opts, n_trials)

@@ -55,7 +55,7 @@ class Scheduler:
 
         with warnings.catch_warnings():   # heartbeats are recorded by `Heartbeat`
             warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-            trials = [self.plan.study.ask(self.distributions) for _ in range(n)]
+            trials = [self._ask() for _ in range(n)]
         jobs = []
         for trial in trials:
             mark_holder(trial)
@@ -69,6 +69,14 @@ class Scheduler:
             jobs.append((trial, params, overrides))
         self.heart.beat()
         return jobs
+
+    def _ask(self):
+        """A new trial; a conditional space (combinations) is sampled define-by-run."""
+        if not self.plan.space.conditional():
+            return self.plan.study.ask(self.distributions)
+        trial = self.plan.study.ask()
+        self.plan.space.suggest(trial)
+        return trial
 
     def finish(self, jobs: List[Job]) -> None:
         from .runner import tell

@@ -32,6 +32,13 @@ class Param:
     log: bool = False
     step: float | int | None = None
     choices: Tuple[Any, ...] = ()
+    combinations: bool = False     # choices are lists ("[l2,dropout]" to Optuna), e.g. of reg
+
+    @property
+    def members(self) -> Dict[str, Tuple[str, ...]]:
+        """A combination parameter's choices: Optuna's value -> the list's members."""
+        return {c: tuple(m for m in c[1:-1].split(",") if m) for c in self.choices} \
+            if self.combinations else {}
 
     def describe(self) -> Dict[str, Any]:
         """Plain-JSON description, stored in the study to compare searches of one study."""
@@ -53,7 +60,10 @@ class Param:
         return [float(low + i * step) for i in range(n)]
 
     def clean(self, value: Any) -> Any:
-        """A sampled stepped float as the decimal value it stands for (3 * 0.3 -> 0.9)."""
+        """A sampled stepped float as the decimal value it stands for (3 * 0.3 -> 0.9); a
+        sampled combination as its list."""
+        if self.combinations and value in self.members:
+            return list(self.members[value])
         if self.kind != "float" or self.step is None or not isinstance(value, float):
             return value
         return min(self.grid_values(), key=lambda v: abs(v - value))
@@ -70,6 +80,44 @@ class Space:
     def distributions(self) -> Dict[str, Any]:
         """Optuna distributions by key (imports optuna)."""
         return {name: distribution(p) for name, p in self.params.items()}
+
+    def condition(self, name: str) -> Tuple[str, str] | None:
+        """(combination key, member) that `name` depends on: reg.l2.strength is searched only
+        in trials whose sampled reg combination holds l2. None: always searched."""
+        for key, param in self.params.items():
+            if param.combinations and name.startswith(key + "."):
+                return key, name[len(key) + 1:].split(".")[0]
+        return None
+
+    def conditional(self) -> bool:
+        return any(p.combinations for p in self.params.values())
+
+    def active(self, name: str, chosen: Dict[str, Any]) -> bool:
+        cond = self.condition(name)
+        return cond is None or cond[1] in self.params[cond[0]].members.get(chosen.get(cond[0]), ())
+
+    def suggest(self, trial) -> None:
+        """Define-by-run: combinations first, then each parameter whose regularizer is in the
+        sampled combination (Optuna's conditional search space)."""
+        chosen: Dict[str, Any] = {}
+        order = sorted(self.params.values(), key=lambda p: not p.combinations)
+        for param in order:
+            if self.active(param.name, chosen):
+                chosen[param.name] = suggest(trial, param)
+
+    def probes(self) -> List[List[str]]:
+        """Overrides that check the space before any trial: each combination with the first
+        value of every parameter active in it (one probe without combinations)."""
+        combos = [p for p in self.params.values() if p.combinations]
+        picks = [{c.name: v for c in combos} for v in (combos[0].choices if combos else [None])]
+        out = []
+        for pick in picks:
+            first = {n: (pick.get(n) if n in pick else
+                         (p.grid_values()[0] if p.grid_values() else p.low))
+                     for n, p in self.params.items()}
+            active = {n: v for n, v in first.items() if self.active(n, first)}
+            out.append([*self.fixed, *(as_override(n, v) for n, v in self.clean(active).items())])
+        return out
 
     def clean(self, params: Dict[str, Any]) -> Dict[str, Any]:
         """Sampled values as the space's own values (see Param.clean)."""
@@ -111,6 +159,12 @@ def _range(name: str, sweep) -> Param:
 
 def _choice(name: str, sweep) -> Param:
     values = tuple(sweep.list)
+    if values and all(isinstance(v, list) for v in values):   # reg=choice([l2],[l2,dropout])
+        for v in values:
+            if not all(isinstance(m, str) and m and "," not in m for m in v):
+                raise SearchError(f"{name}: a combination lists names, got {v!r}")
+        return Param(name, "categorical", choices=tuple(f"[{','.join(v)}]" for v in values),
+                     combinations=True)
     for v in values:
         if not (v is None or isinstance(v, (str, int, float, bool))):
             raise SearchError(f"{name}: choice values must be numbers or strings, got {v!r}")
@@ -177,6 +231,17 @@ def parse_space(arguments: Sequence[str]) -> Space:
         raise SearchError("no search space: give at least one key as interval(...), choice(...), "
                           "range(...) or a comma list (or hydra.sweeper.params.KEY=...)")
     return space
+
+
+def suggest(trial, param: Param) -> Any:
+    """Sample one parameter in a define-by-run trial, with its distribution."""
+    if param.kind == "categorical":
+        return trial.suggest_categorical(param.name, list(param.choices))
+    if param.kind == "int":
+        return trial.suggest_int(param.name, int(param.low), int(param.high), log=param.log,
+                                 step=int(param.step or 1))
+    return trial.suggest_float(param.name, float(param.low), float(param.high), log=param.log,
+                               step=param.step)
 
 
 def distribution(param: Param):
