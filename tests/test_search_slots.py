@@ -69,8 +69,8 @@ def test_submitit_local_runs_each_trial_as_its_own_job(tmp_path, data_root):
                    "hydra/launcher=submitit_local", "hydra.sweeper.n_jobs=2",
                    f"hydra.sweep.dir={sweep_dir}"], env={"REGSTUDY_DATA": str(data_root)})
     assert out.returncode == 0, out.stderr[-3000:]
-    jobs = [p for p in (sweep_dir / ".submitit").iterdir() if p.is_dir()]
-    assert len(jobs) == 2
+    jobs = [p for p in (sweep_dir / ".submitit").iterdir() if p.is_dir() and p.name.isdigit()]
+    assert len(jobs) == 2, sorted(p.name for p in (sweep_dir / ".submitit").iterdir())
     trials = load_study(f"sqlite:///{sweep_dir / 'optuna.db'}").get_trials()
     recs = records(sweep_dir)
     assert sorted(recs) == [0, 1]
