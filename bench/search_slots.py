@@ -6,7 +6,8 @@ trial starts as soon as any ends), one after the other in one run of this script
 Measured per mode: wall time of the search command, CPU seconds of its processes (getrusage
 of the children), the trials finished and how (completed / pruned), epochs trained, and slot
 use = the trials' own wall time summed over k x the time from the first trial's start to the
-last one's end (how much of that time the k slots held a trial). Writes results/<name>.md and results/<name>.json:
+last one's end (how much of that time the k slots held a trial). Writes results/<name>.md and
+results/<name>.json:
 
     nice -n 15 python -m bench.search_slots --out results --name search_slots \\
         --trials 12 --subset 3000 --epochs 4
@@ -95,7 +96,8 @@ def report(args: argparse.Namespace, res: Dict[str, Dict[str, object]]) -> str:
     for mode in MODES:
         r = res[mode]
         c = r["counts"]
-        lines.append(f"| {mode} | {r['wall_s']:.1f} | {r['trials_span_s']:.0f} | {r['cpu_s']:.1f} | "
+        lines.append(f"| {mode} | {r['wall_s']:.1f} | {r['trials_span_s']:.0f} | "
+                     f"{r['cpu_s']:.1f} | "
                      f"{r['cpu_s'] / (r['wall_s'] * args.jobs):.2f} | {r['slot_use']:.2f} | "
                      f"{r['finished']} | {c['complete']} / {c['pruned']} / "
                      f"{c['failed'] + c['diverged']} | {r['epochs']} | {r['best_value']} |")
