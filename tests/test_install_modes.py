@@ -58,7 +58,7 @@ def test_sweeper_found_in_a_fresh_install(tmp_path, editable):
     elsewhere.mkdir()
     where = regstudy(python, elsewhere, "train", "--cfg", "job")
     assert where.returncode == 0, where.stderr[-2000:]
-    out = regstudy(python, elsewhere, "train", "-m", "--cfg", "hydra", "search=l2")
+    out = regstudy(python, elsewhere, "train", "--cfg", "hydra", "search=l2")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "_target_: hydra_plugins.regstudy_search.optuna_sweeper.OptunaSweeper" in out.stdout
     located = subprocess.run([str(python), "-c", "import regstudy; print(regstudy.__file__)"],

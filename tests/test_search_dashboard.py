@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -28,15 +29,15 @@ def test_dashboard_serves_a_finished_search(tmp_path, data_root):
     out = search(sweep_dir, data_root, n_trials=2)
     assert out.returncode == 0, out.stderr[-3000:]
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "optuna_dashboard",
-                               f"sqlite:///{sweep_dir / 'optuna.db'}", "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    command = Path(sys.executable).parent / "optuna-dashboard"   # the extra's console script
+    server = subprocess.Popen([str(command), f"sqlite:///{sweep_dir / 'optuna.db'}",
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                studies = get(f"http://127.0.0.1:{port}/api/studies")["studies"]
+                studies = get(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
                 break
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline
@@ -48,6 +49,8 @@ def test_dashboard_serves_a_finished_search(tmp_path, data_root):
         assert sorted(served) == [t["number"] for t in summary["trials"]]
         for t in summary["trials"]:
             assert served[t["number"]]["values"] == [t["value"]]
+            run_dir = {a["key"]: a["value"] for a in served[t["number"]]["user_attrs"]}["run_dir"]
+            assert run_dir == t["run_dir"]
     finally:
         server.terminate()
         server.wait(timeout=30)
