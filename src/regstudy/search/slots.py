@@ -107,7 +107,12 @@ def run_batches(sched: Scheduler, size: int) -> None:
 
 
 def run_slots(sched: Scheduler, slots: int) -> None:
-    """Keep `slots` trials in flight; ask for the next one as soon as any ends."""
+    """Keep `slots` trials in flight; ask for the next one as soon as any ends. One slot runs
+    in this thread, as batches of one: an in-process launcher's job keeps the main thread (its
+    SIGTERM handler, so an interrupted trial checkpoints and is recorded)."""
+    if slots <= 1:
+        run_batches(sched, 1)
+        return
     running: Set[Future] = set()
     with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="trial") as pool:
         while True:
