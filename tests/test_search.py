@@ -81,7 +81,7 @@ def test_joblib_launcher_same_seed_same_samples(basic_search, tmp_path, data_roo
                  "hydra.launcher.n_jobs=2")
     assert out.returncode == 0, out.stderr[-3000:]
     check_agreement(sweep_dir)
-    assert out.stdout.count("is launching 2 jobs") == 2     # two batches of two trials
+    assert out.stdout.count("is launching 1 jobs") == 4     # two slots, each trial alone
     assert sampled(sweep_dir) == sampled(basic_search)
 
 

@@ -29,6 +29,20 @@ BAD = {
     "grid_of_interval": ([L2_SPACE, "hydra.sweeper.sampler=grid"], "needs discrete values"),
     "bad_sampler_option": ([L2_SPACE, "+hydra.sweeper.sampler_options.n_startup=3"], "n_startup"),
     "no_validation_set": ([L2_SPACE, "dataset.val_size=0"], "needs a validation set"),
+    # spaces Hydra's parser refuses on the command line, before the sweeper exists
+    "empty_choice": (["reg.l2.strength=choice()"], "cannot parse 'reg.l2.strength=choice()'"),
+    "open_interval": (["reg.l2.strength=interval(1,"], "cannot parse 'reg.l2.strength=interval(1,'"),
+    # a sweep function that means nothing to a search
+    "shuffle": (["reg.l2.strength=shuffle(range(1,3))"], "shuffle() is not supported"),
+    "sort": (["reg.l2.strength=sort(0.1,0.01)"], "sort() is not supported"),
+    # Hydra's own Optuna plugin's syntax: regstudy's key is named
+    "plugin_sampler_group": ([L2_SPACE, "hydra/sweeper/sampler=tpe"], "hydra.sweeper.sampler=NAME"),
+    "plugin_sampler_seed": ([L2_SPACE, "hydra.sweeper.sampler.seed=1"], "hydra.sweeper.seed=N"),
+    "plugin_search_space": (["hydra.sweeper.search_space.reg.l2.strength=interval(0,1)"],
+                            "hydra.sweeper.params.KEY=EXPR"),
+    "unknown_schedule": ([L2_SPACE, "hydra.sweeper.schedule=async"], "choose one of slots, batch"),
+    "failure_rate_above_one": ([L2_SPACE, "hydra.sweeper.max_failure_rate=2"],
+                               "max_failure_rate=2.0"),
 }
 
 
@@ -88,6 +102,47 @@ def test_sweep_syntax_maps_to_distributions():
     assert distribution(later.params["b"]) == CategoricalDistribution([3, 4])
     with pytest.raises(SearchError, match="no search space"):
         parse_space(["reg=l2"])
+
+
+def test_stepped_float_range_is_the_same_space_for_every_sampler(recwarn):
+    """range(0, 1, 0.3) is 0, 0.3, 0.6, 0.9: Optuna keeps 0.9 for TPE and random (it trimmed a
+    binary-float end point 0.8999999999999999 to 0.6, with a warning), grid offers the same
+    four values, and a sampled 3 * 0.3 is recorded and passed on as 0.9."""
+    import optuna
+
+    from regstudy.search.algorithms import build_sampler
+    from regstudy.search.space import as_override
+
+    space = parse_space(["reg.dropout.p=range(0, 1, 0.3)"])
+    param = space.params["reg.dropout.p"]
+    assert param.grid_values() == [0.0, 0.3, 0.6, 0.9]
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    seen = {}
+    for name in ("tpe", "random", "grid", "qmc"):
+        study = optuna.create_study(sampler=build_sampler(name, {}, 0, space))
+        values = set()
+        for _ in range(40 if name != "grid" else 4):
+            trial = study.ask(space.distributions())
+            values.add(space.clean(trial.params)["reg.dropout.p"])
+            if name != "grid":   # the grid sampler asks to stop once its grid is used up
+                study.tell(trial, 0.5)
+        seen[name] = values
+    assert all(v == {0.0, 0.3, 0.6, 0.9} for v in seen.values()), seen
+    assert not [w for w in recwarn if "high" in str(w.message)]   # Optuna trimmed nothing
+    assert as_override("reg.dropout.p", param.clean(3 * 0.3)) == "reg.dropout.p=0.9"
+    assert parse_space(["x=range(0.1, 0.5, 0.1)"]).params["x"].grid_values() == [0.1, 0.2, 0.3, 0.4]
+
+
+@pytest.mark.parametrize("text", ["ends\\", "it's", "a\\'b", "two\\\\", "'", "\\", "a=b,c",
+                                  "é ü [x]"])
+def test_any_string_survives_a_trial_override(text):
+    """A sampled string goes into the trial's override quoted so Hydra parses it back intact
+    (a value ending in a backslash broke the override: LexerNoViableAltException)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from regstudy.search.space import as_override
+
+    assert OverridesParser.create().parse_override(as_override("name", text)).value() == text
 
 
 def test_cli_startup_does_not_import_optuna():

@@ -13,8 +13,10 @@ from omegaconf import DictConfig
 
 from .config.schema import register_configs
 from .paths import config_dir
+from .search.config import register_plugin
 
 register_configs()
+register_plugin()   # hydra/sweeper=optuna, also where Hydra's plugin scan cannot see it
 
 HYDRA_ONLY = {".hydra", "train.log"}
 # Overrides that do not name a run in TensorBoard (paths, devices, Hydra's own settings).
@@ -45,7 +47,9 @@ def _writable_dir_error(argv: list[str]) -> str | None:
 
 def main(argv: list[str]) -> None:
     """Entry point of `regstudy train ARGS`: checks what Hydra would fail on, then runs it."""
-    problem = _writable_dir_error(argv)
+    from .search.syntax import command_line_error
+
+    problem = command_line_error(argv) or _writable_dir_error(argv)
     if problem:
         print(f"regstudy train: error: {problem}", file=sys.stderr)
         sys.exit(2)

@@ -44,10 +44,12 @@ class OptunaSweeper(Sweeper):
             with open_dict(cfg):
                 del cfg["hydra"]
             check(cfg)
-            objective = OBJECTIVES.get(str(self.conf.objective))
-            if objective and objective.needs_validation and cfg.dataset.val_size <= 0:
-                return (f"hydra.sweeper.objective={self.conf.objective} needs a validation set; "
-                        "set dataset.val_size > 0")
+            names = self.conf.objective
+            for name in [names] if isinstance(names, str) else list(names):
+                objective = OBJECTIVES.get(str(name))
+                if objective and objective.needs_validation and cfg.dataset.val_size <= 0:
+                    return (f"hydra.sweeper.objective={name} needs a validation set; "
+                            "set dataset.val_size > 0")
         except ConfigError as err:
             return str(err).splitlines()[0]
         except Exception as err:  # Hydra's composition errors: unknown key, wrong type, ...
@@ -68,6 +70,10 @@ class OptunaSweeper(Sweeper):
             sys.exit(2)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        return run_search(plan, sweep_dir,
-                          lambda jobs, idx: self.launcher.launch(jobs, initial_job_idx=idx),
-                          self.check_trial)
+        summary = run_search(plan, sweep_dir,
+                             lambda jobs, idx: self.launcher.launch(jobs, initial_job_idx=idx),
+                             self.check_trial)
+        if summary.get("stopped"):
+            print(f"regstudy train: error: {summary['stopped']}", file=sys.stderr)
+            sys.exit(1)
+        return summary

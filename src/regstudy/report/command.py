@@ -53,8 +53,9 @@ def parser() -> argparse.ArgumentParser:
                    help="smallest effect of interest in the table's units (percentage points "
                         "for errors and accuracies): adds the seeds per arm that would detect it "
                         "with 80%% power at the measured noise")
-    p.add_argument("--top", type=int, metavar="K",
-                   help="search directories: only the K best trials (by the search objective)")
+    p.add_argument("--top", type=int, metavar="K", nargs="?", const=0,
+                   help="search directories: only the K best trials (by the search objective); "
+                        "without K the best trial, or a multi-objective search's Pareto front")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--csv", dest="fmt", action="store_const", const="csv",
                      help="CSV with raw values (fractions, not percent)")

@@ -21,7 +21,7 @@ from .plots import GradFlowSeries, gradflow_figure
 from .runs import load_runs
 from .search import find_searches, read_search
 from .study_facts import commands, environment
-from .study_plots import LEARNING, ZSQ, banded_figure, search_figure
+from .study_plots import LEARNING, ZSQ, banded_figure, pareto_figure, search_figure
 from .table import (DISPLAY, BaselineError, Table, display_frame, notes, parse_baseline,
                     summarize, to_csv)
 
@@ -185,17 +185,44 @@ def _gradflow(arms: Sequence[Arm]) -> Dict[str, Any]:
 
 
 def _search(path: Path) -> Dict[str, Any]:
-    """Section 5 for one search.json."""
+    """Section 5 for one search.json: objective per trial (several objectives: the Pareto
+    front), and the best trial per combination where a parameter is a list of regularizers."""
     s = read_search(path)
     d = s.data
-    counted = [t for t in s.trials if t["value"] is not None]
-    img = figure_uri(search_figure(s.trials, str(d.get("objective", "objective")),
-                                   str(d.get("direction", "maximize")))) if counted else None
+    multi = isinstance(d.get("objective"), list) and len(d["objective"]) > 1
+    front = [t["number"] for t in d.get("pareto_front") or []]
+    counted = [t for t in s.trials if t["value"] is not None or (multi and t.get("values"))]
+    if multi and counted:
+        img = figure_uri(pareto_figure(s.trials, d["objective"], front))
+    elif counted:
+        img = figure_uri(search_figure(s.trials, str(d.get("objective", "objective")),
+                                       str(d.get("direction", "maximize"))))
+    else:
+        img = None
     notes_ = list(s.problems) + ([] if counted else ["No trial has an objective value to plot."])
     return {"path": str(path), "study_name": d.get("study_name"), "storage": d.get("storage"),
             "objective": d.get("objective"), "direction": d.get("direction"),
             "counts": d.get("counts") or {}, "best": d.get("best") or {}, "img": img,
-            "trials": s.trials, "notes": notes_}
+            "front": d.get("pareto_front") or [], "trials": s.trials, "notes": notes_,
+            "combinations": best_per_combination(s.trials, str(d.get("direction")))}
+
+
+def best_per_combination(trials: List[Dict[str, Any]], direction: str) -> List[Dict[str, Any]]:
+    """For each list-valued parameter (a combination of regularizers, `reg=choice([l2],
+    [l2,dropout])`): the best completed trial of every combination sampled, best first."""
+    out: Dict[tuple, Dict[str, Any]] = {}
+    sign = -1 if direction == "maximize" else 1
+    for t in trials:
+        if t.get("state") != "complete" or t.get("value") is None:
+            continue
+        for key, value in (t.get("params") or {}).items():
+            if not isinstance(value, list):
+                continue
+            combo = (key, "[" + ",".join(map(str, value)) + "]")
+            if combo not in out or sign * t["value"] < sign * out[combo]["value"]:
+                out[combo] = {"key": key, "combination": combo[1], "number": t["number"],
+                              "value": t["value"], "params": t.get("params") or {}}
+    return sorted(out.values(), key=lambda r: (r["key"], sign * r["value"]))
 
 
 def _href(target: Path, out: Path) -> str:

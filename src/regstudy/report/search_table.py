@@ -77,9 +77,41 @@ def _trials_without_run(dirs: List[Path], seen: set) -> List[Dict[str, Any]]:
     return rows
 
 
+def _multi(dirs: List[Path]) -> Optional[List[tuple]]:
+    """(objective, direction) pairs of a multi-objective search (search.json), else None."""
+    summary = _summary(dirs[0])
+    names = summary.get("objective")
+    if not isinstance(names, list) or len(names) < 2:
+        return None
+    return list(zip(names, summary.get("direction") or ["minimize"] * len(names)))
+
+
+def pareto_frame(dirs: List[Path], rows: List[Dict[str, Any]], pairs: List[tuple]) -> pd.DataFrame:
+    """A multi-objective search: the Pareto-optimal trials first (rank `front`, by the first
+    objective), then the other completed trials, then the rest; one column per objective."""
+    from ..search.objective import OBJECTIVES, record_value
+
+    front = {t["number"] for d in dirs for t in _summary(d).get("pareto_front") or []}
+    out = []
+    for r in rows:
+        values = {n: record_value(OBJECTIVES[n], r["record"]) for n, _ in pairs}
+        out.append({"trial": r["trial"], "status": r["status"], **values,
+                    "epochs": r["record"].get("epochs_run", len(r["record"].get("history") or [])),
+                    **r["params"], "note": r["note"]})
+    frame = pd.DataFrame(out)
+    first, direction = pairs[0]
+    frame["_front"] = [0 if t in front and s == "completed" else 1
+                       for t, s in zip(frame["trial"], frame["status"])]
+    frame["_order"] = frame["status"].map(STATUS_ORDER).fillna(9)
+    frame["_value"] = frame[first].astype(float) * (-1 if direction == "maximize" else 1)
+    frame = frame.sort_values(["_front", "_order", "_value", "trial"], na_position="last")
+    frame.insert(0, "rank", ["front" if f == 0 else "-" for f in frame["_front"]])
+    return frame.drop(columns=["_front", "_order", "_value"]).reset_index(drop=True)
+
+
 def search_frame(dirs: Iterable[Path]) -> pd.DataFrame:
     """One row per trial run: rank (completed trials by the objective), trial, status, value,
-    epochs, sampled parameters, note."""
+    epochs, sampled parameters, note. A multi-objective search: see pareto_frame."""
     from ..search.objective import OBJECTIVES, record_value
 
     dirs = [Path(d) for d in dirs]
@@ -88,6 +120,12 @@ def search_frame(dirs: Iterable[Path]) -> pd.DataFrame:
     rows += _trials_without_run(dirs, {r["trial"] for r in rows})
     if not rows:
         return pd.DataFrame(columns=["rank", "trial", "status"])
+    for r in rows:   # a sampled combination (a list) reads as it is written: [l2,dropout]
+        r["params"] = {k: "[" + ",".join(map(str, v)) + "]" if isinstance(v, list) else v
+                       for k, v in r["params"].items()}
+    pairs = _multi(dirs)
+    if pairs:
+        return pareto_frame(dirs, rows, pairs)
     objective = OBJECTIVES[rows[0]["objective"] or "best_val_acc"]
     maximize = (rows[0]["direction"] or objective.direction) == "maximize"
     out: List[Dict[str, Any]] = []
@@ -107,9 +145,13 @@ def search_frame(dirs: Iterable[Path]) -> pd.DataFrame:
 
 
 def render_search(dirs: Iterable[Path], fmt: str = "markdown", top: Optional[int] = None) -> str:
-    """The ranked trial table as markdown, csv or latex; `top` keeps the first K rows."""
+    """The ranked trial table as markdown, csv or latex; `top` keeps the first K rows, and
+    top=0 the best trial (a multi-objective search: its Pareto front)."""
     frame = search_frame(dirs)
-    if top is not None:
+    if top == 0:
+        frame = frame[frame["rank"] == "front"] if (frame["rank"] == "front").any() \
+            else frame.head(1)
+    elif top is not None:
         frame = frame.head(top)
     if fmt == "csv":
         return frame.to_csv(index=False)

@@ -167,3 +167,27 @@ def _param_panel(ax, name: str, done: Sequence[Mapping[str, Any]],
 
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def pareto_figure(trials: Sequence[Mapping[str, Any]], objectives: Sequence[str],
+                  front: Sequence[int]) -> Figure:
+    """A multi-objective search: the first two objectives of every completed trial, the Pareto
+    front's trials (search.json `pareto_front`) joined by a line, each labelled by number."""
+    fig = Figure(figsize=(5.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    done = [t for t in trials if t.get("state") == "complete" and len(t.get("values") or []) > 1
+            and all(_finite(v) for v in t["values"][:2])]
+    on = sorted((t for t in done if t["number"] in set(front)), key=lambda t: t["values"][0])
+    off = [t for t in done if t["number"] not in set(front)]
+    ax.plot([t["values"][0] for t in off], [t["values"][1] for t in off], "o", color="0.6",
+            ls="none", label=f"dominated ({len(off)})")
+    ax.plot([t["values"][0] for t in on], [t["values"][1] for t in on], "o-", color="C0",
+            label=f"Pareto front ({len(on)})")
+    for t in on:
+        ax.annotate(str(t["number"]), (t["values"][0], t["values"][1]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(objectives[0])
+    ax.set_ylabel(objectives[1])
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from ..registry import Registry
@@ -77,6 +78,37 @@ def _cmaes(options: Mapping[str, Any], seed: Optional[int], space: Space):
         raise SearchError("hydra.sweeper.sampler=cmaes needs the cmaes package: "
                           "pip install cmaes") from err
     return _construct("sampler", "cmaes", S.CmaEsSampler, options, seed=seed)
+
+
+def _quiet(name: str, factory: Callable[..., Any], options: Mapping[str, Any],
+           seed: Optional[int]) -> Any:
+    """QMC, GP and NSGA-II are "experimental" in some Optuna versions: no warning per trial."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _construct("sampler", name, factory, options, seed=seed)
+
+
+@register_sampler("qmc")
+def _qmc(options: Mapping[str, Any], seed: Optional[int], space: Space):
+    import optuna.samplers as S
+
+    return _quiet("qmc", S.QMCSampler, options, seed)
+
+
+@register_sampler("gp")
+def _gp(options: Mapping[str, Any], seed: Optional[int], space: Space):
+    import optuna.samplers as S
+
+    return _quiet("gp", S.GPSampler, options, seed)
+
+
+@register_sampler("nsgaii")
+def _nsgaii(options: Mapping[str, Any], seed: Optional[int], space: Space):
+    import optuna.samplers as S
+
+    return _quiet("nsgaii", S.NSGAIISampler, options, seed)
 
 
 def build_sampler(name: str, options: Mapping[str, Any], seed: Optional[int], space: Space):

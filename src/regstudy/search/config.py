@@ -1,7 +1,10 @@
 """The sweeper's structured config (`hydra/sweeper=optuna`): typed, so a misspelt key fails.
 
 Registered in Hydra's ConfigStore by the plugin module (hydra_plugins.regstudy_search), which
-Hydra imports when it scans plugins. Torch- and optuna-free.
+Hydra imports when it scans plugins, and by `register_plugin`, which regstudy calls itself:
+Hydra's scan walks the `hydra_plugins` folders on sys.path, and a setuptools editable install
+(its default mode) maps regstudy's modules through an import hook that the scan does not see.
+Torch- and optuna-free.
 """
 
 from __future__ import annotations
@@ -29,17 +32,33 @@ class OptunaSweeperConf:
     # median | successive_halving | hyperband | none, with keyword options of the pruner.
     pruner: str = "median"
     pruner_options: Dict[str, Any] = field(default_factory=dict)
-    # A metric of the run record (metrics.json); never a test metric.
-    objective: str = "best_val_acc"
-    # maximize | minimize; null = the objective's natural direction.
-    direction: Optional[str] = None
-    # Trials launched together; null = the joblib launcher's n_jobs (submitit: array_parallelism), else 1.
+    # A metric of the run record (metrics.json), never a test metric; a list of metrics is a
+    # multi-objective search ([best_val_error, train_seconds]: the Pareto front, no pruning).
+    objective: Any = "best_val_acc"
+    # maximize | minimize (a list: one per objective); null = each objective's natural direction.
+    direction: Any = None
+    # Trials in flight; null = the joblib launcher's n_jobs (submitit: array_parallelism), else 1.
     n_jobs: Optional[int] = None
+    # slots: a new trial starts as soon as any ends; batch: n_jobs trials start and end together.
+    schedule: str = "slots"
+    # Stop asking for trials once more than this share of n_trials failed (1 = never).
+    max_failure_rate: float = 1.0
     # Search space, key -> Hydra sweep expression (also accepted as plain overrides on the command line).
     params: Dict[str, Any] = field(default_factory=dict)
     # RDB storages: seconds between trial heartbeats; a trial silent for grace_period is failed.
     heartbeat_interval: int = 30
     grace_period: Optional[int] = None
+
+
+def register_plugin() -> None:
+    """Make `hydra/sweeper=optuna` available whatever the install mode: the config in Hydra's
+    ConfigStore and the sweeper class in Hydra's plugin registry (its public `register`)."""
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.regstudy_search.optuna_sweeper import OptunaSweeper
+
+    register()
+    Plugins.instance().register(OptunaSweeper)
 
 
 def register() -> None:

@@ -4,7 +4,7 @@ its pruner says so. Works under every launcher because the job talks to the stor
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..observer import Observer, StopRun
 from .objective import OBJECTIVES, Objective, row_value
@@ -29,7 +29,7 @@ class TrialReporter(Observer):
                                     f"after epoch {epoch} ({self.objective.per_epoch}={value:.6g})")
 
 
-def connect(search, max_epochs: int) -> TrialReporter:
+def connect(search, max_epochs: int) -> Optional[TrialReporter]:
     """Load the study and trial named by the job's `search` node, with the study's pruner."""
     import optuna
 
@@ -39,10 +39,12 @@ def connect(search, max_epochs: int) -> TrialReporter:
 
     storage = open_storage(search.storage)
     study = optuna.load_study(study_name=search.study, storage=storage)
+    if len(study.directions) > 1:
+        return None     # Optuna takes no intermediate values of multi-objective trials
     spec = study.user_attrs.get(PRUNER_ATTR) or {"name": "none", "options": {}}
     study.pruner = build_pruner(spec["name"], spec.get("options") or {}, max_epochs)
     trial = optuna.trial.Trial(study, trial_id(storage, study, int(search.trial)))
-    return TrialReporter(trial, OBJECTIVES[search.objective or "best_val_acc"], spec["name"])
+    return TrialReporter(trial, OBJECTIVES[(search.objective or "best_val_acc").split(",")[0]], spec["name"])
 
 
 def trial_observers(cfg) -> List[Observer]:
@@ -50,4 +52,5 @@ def trial_observers(cfg) -> List[Observer]:
     search = cfg.get("search")
     if search is None or search.get("study") is None or search.get("trial") is None:
         return []
-    return [connect(search, int(cfg.trainer.epochs))]
+    reporter = connect(search, int(cfg.trainer.epochs))
+    return [reporter] if reporter else []

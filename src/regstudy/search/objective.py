@@ -7,7 +7,7 @@ the pruner (None: nothing to prune on, the trial runs to its end).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import SearchError
 
@@ -34,6 +34,8 @@ OBJECTIVES = {o.name: o for o in (
     Objective("epochs_run", "minimize", None),
     Objective("wall_time_s", "minimize", None),
     Objective("samples_per_s", "maximize", None),
+    Objective("train_seconds", "minimize", None),
+    Objective("num_params", "minimize", None),
 )}
 DIRECTIONS = ("maximize", "minimize")
 
@@ -50,6 +52,21 @@ def get_objective(name: str, direction: Optional[str]) -> tuple[Objective, str]:
         raise SearchError(f"hydra.sweeper.direction={direction}: choose maximize or minimize")
     obj = OBJECTIVES[name]
     return obj, direction or obj.direction
+
+
+def get_objectives(names: Any, directions: Any) -> List[Tuple[Objective, str]]:
+    """One or several objectives (a list: a multi-objective search) with their directions;
+    `directions` is null, one direction, or a list as long as the objectives."""
+    names = [names] if isinstance(names, str) else list(names or [])
+    if not names:
+        raise SearchError("hydra.sweeper.objective=[]: give at least one metric")
+    if directions is None or isinstance(directions, str):
+        directions = [directions] * len(names)
+    directions = list(directions)
+    if len(directions) != len(names):
+        raise SearchError(f"hydra.sweeper.direction has {len(directions)} entries for "
+                          f"{len(names)} objectives; give one per objective (or none)")
+    return [get_objective(str(n), d) for n, d in zip(names, directions)]
 
 
 def row_value(objective: Objective, row: Dict[str, Any]) -> Optional[float]:

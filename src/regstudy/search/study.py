@@ -23,12 +23,13 @@ PRUNER_ATTR = "pruner"
 OBJECTIVE_ATTR = "objective"
 
 
-def open_study(storage, name: str, direction: str, sampler, described_space: Dict[str, Any],
-               pruner_spec: Dict[str, Any], objective: str):
-    """Create the study or load it; SearchError when the stored one searches something else."""
+def open_study(storage, name: str, directions: List[str], sampler,
+               described_space: Dict[str, Any], pruner_spec: Dict[str, Any], objective: str):
+    """Create the study (several directions: multi-objective) or load it; SearchError when the
+    stored one searches something else."""
     import optuna
 
-    study = optuna.create_study(storage=storage, study_name=name, direction=direction,
+    study = optuna.create_study(storage=storage, study_name=name, directions=directions,
                                 sampler=sampler, load_if_exists=True)
     stored = study.user_attrs.get(SPACE_ATTR)
     if stored is not None:
@@ -36,9 +37,10 @@ def open_study(storage, name: str, direction: str, sampler, described_space: Dic
         if diff:
             raise SearchError(f"study {name!r} exists with a different search space: {diff}; "
                               "use another hydra.sweeper.study_name")
-    if study.direction.name.lower() != direction:
-        raise SearchError(f"study {name!r} exists with direction {study.direction.name.lower()}, "
-                          f"not {direction}; use another hydra.sweeper.study_name")
+    stored_dirs = [d.name.lower() for d in study.directions]
+    if stored_dirs != list(directions):
+        raise SearchError(f"study {name!r} exists with direction {','.join(stored_dirs)}, "
+                          f"not {','.join(directions)}; use another hydra.sweeper.study_name")
     stored_obj = study.user_attrs.get(OBJECTIVE_ATTR)
     if stored_obj is not None and stored_obj != objective:
         raise SearchError(f"study {name!r} exists with objective {stored_obj}, not {objective}; "

@@ -110,6 +110,12 @@ def main(argv: List[str]) -> int:
     except StudyError as err:
         print(f"regstudy study: error: {err}", file=sys.stderr)
         return 2
+    from .plugins import plugin_error
+
+    problem = plugin_error(study, base)
+    if problem:
+        print(f"regstudy study: error: {problem}", file=sys.stderr)
+        return 2
     root = args.dir or default_dir(cfg)
     if args.dry_run:
         from .plan_text import print_plan
