@@ -18,7 +18,7 @@ from .config.errors import added_key_problem, composition_line
 from .config.schema import register_configs
 from .paths import config_dir
 from .record.lock import LEASE_FILE, LOCK_FILE
-from .sweep.jobs import (JobLines, continue_command, end_pool_worker, is_multirun,
+from .sweep.jobs import (JobLines, PoolWorker, continue_command, is_multirun,
                          link_latest, unlink_latest, user_set_run_dir)
 from .sweep.stop import SweepStop
 
@@ -135,7 +135,11 @@ def train(cfg: DictConfig) -> float | None:
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
-    job = JobLines(hc).install()
+    job, worker = JobLines(hc).install(), PoolWorker(hc, os.environ.get(SWEEP_PID_ENV))
+    if worker.refuses_job():
+        log.warning("the sweep is stopping: job %s not started", hc.job.num)
+        job.uninstall()
+        return None
     log.info("run directory: %s", run_dir)
     link_latest(hc, run_dir)
     try:
@@ -151,7 +155,7 @@ def train(cfg: DictConfig) -> float | None:
     except (KeyboardInterrupt, SystemExit) as err:
         log.error("interrupted; %s keeps its checkpoint. Continue with: %s", run_dir,
                   continue_command(hc, run_dir, int(cfg.trainer.threads)))
-        end_pool_worker(hc, err, os.environ.get(SWEEP_PID_ENV))
+        worker.job_stopped()
         raise
     else:
         log.info("%s; run directory: %s", _result_words(record), run_dir)

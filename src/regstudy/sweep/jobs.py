@@ -1,6 +1,6 @@
 """What a job of `regstudy train` tells its user: which job a line belongs to, how to
 continue an interrupted run, a `latest` link to the newest run of a name; and how a job in a
-pool worker ends when stopped.
+pool worker behaves once the sweep is stopping.
 
 Torch-free: called from the Hydra task function around `train_run`.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import sys
+import signal
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 log = logging.getLogger("regstudy")
 
@@ -97,19 +97,25 @@ def unlink_latest(hc, run_dir: Path) -> None:
         link.unlink()
 
 
-def end_pool_worker(hc, err: BaseException, sweep_pid: str | None) -> None:
-    """A stopped job in a joblib worker ends the worker: the pool would catch the exit and wait
-    for its next job, outliving a sweep that is shutting down."""
-    launcher = str(hc.launcher.get("_target_", ""))
-    if "joblib" not in launcher or sweep_pid in (None, str(os.getpid())):
-        return
-    if isinstance(err, SystemExit):
-        code = err.code if isinstance(err.code, int) else 1
-    elif isinstance(err, KeyboardInterrupt):
-        code = 130
-    else:
-        return
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+class PoolWorker:
+    """A job in a joblib worker process, as opposed to the process that launched the sweep.
+
+    The pool catches a stopped job's exit and would hand the worker the next job; a worker
+    whose job was stopped therefore refuses later jobs, and the launching process ends the
+    workers once every run has checkpointed (regstudy.sweep.stop). Ctrl-C is ignored here:
+    the launching process turns it into SIGTERM, which a run answers with a checkpoint."""
+
+    stopped = False   # a job of this process was stopped: the sweep is shutting down
+
+    def __init__(self, hc, sweep_pid: Optional[str]) -> None:
+        launcher = str(hc.launcher.get("_target_", ""))
+        self.active = "joblib" in launcher and sweep_pid not in (None, str(os.getpid()))
+        if self.active:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def refuses_job(self) -> bool:
+        return self.active and PoolWorker.stopped
+
+    def job_stopped(self) -> None:
+        if self.active:
+            PoolWorker.stopped = True

@@ -2,10 +2,12 @@
 
 A parallel launcher's workers (joblib's loky processes) outlive their parent when it dies
 of a signal: they go on training, or sit idle for minutes holding their memory. The process
-that runs the sweep instead forwards the signal to every process below it (each run
-checkpoints and ends), waits for them to exit, kills what is left after `grace_s`, and only
-then exits itself. Linux /proc is read to find the processes; elsewhere only the launching
-process stops.
+that runs the sweep instead forwards SIGTERM to every process below it, waits until none of
+them holds a run's lock any more (each run has checkpointed and recorded `interrupted`), then
+ends them all, kills what is left after `grace_s`, and only then exits itself. Workers are
+not ended one by one before that: the pool would take one worker's exit for a crash and kill
+the others in the middle of their checkpoints. Linux /proc is read to find the processes and
+their locks; elsewhere only the launching process stops.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Set
 
 log = logging.getLogger("regstudy")
 
@@ -60,12 +62,25 @@ def _signal_all(pids: List[int], signum: int) -> None:
             pass
 
 
+def flock_holders() -> Set[int]:
+    """Processes holding a flock (run directories are locked with one: regstudy.record.lock)."""
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return set()
+    return {int(f[4]) for f in (ln.split() for ln in lines)
+            if len(f) > 4 and f[1] == "FLOCK" and f[4].isdigit()}
+
+
 def stop_descendants(signum: int = signal.SIGTERM, grace_s: float = GRACE_S) -> int:
-    """Send `signum` to every process below this one, wait up to `grace_s` for them to exit,
-    SIGKILL the rest; returns how many had to be killed."""
-    pids = descendants(os.getpid())
-    _signal_all(pids, signum)
+    """Send `signum` to every process below this one; once none of them holds a run lock,
+    SIGTERM them all and wait for them to exit; SIGKILL what is left after `grace_s`.
+    Returns how many had to be killed."""
+    _signal_all(descendants(os.getpid()), signum)
     deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and flock_holders() & set(descendants(os.getpid())):
+        time.sleep(0.2)   # runs still checkpointing
+    _signal_all(descendants(os.getpid()), signal.SIGTERM)   # idle workers
     while time.monotonic() < deadline:
         # processes that ignore SIGTERM and end with their parent (joblib's resource tracker)
         # are not waited for: they exit as soon as this process does
