@@ -39,10 +39,11 @@ def _discard_if_empty(run_dir: Path, hc) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
         unlink_latest(hc, run_dir)
         if not is_multirun(hc) and not user_set_run_dir(hc):
-            try:
-                run_dir.parent.rmdir()   # only when empty: other runs of the name stay
-            except OSError:
-                pass
+            for folder in (run_dir.parent, run_dir.parent.parent):   # outputs/<name>, outputs
+                try:
+                    folder.rmdir()   # only when empty: other runs stay
+                except OSError:
+                    break
 
 
 def _writable_dir_error(argv: list[str]) -> str | None:

@@ -31,6 +31,7 @@ from .checkpoint import (CHECKPOINT_FILE, CheckpointError, config_differences, c
                          load_checkpoint,
                          load_scheduler_state, save_checkpoint, scheduler_state)
 from .loop import Checkpointer, Loop, LoopResult, TrainState, final_test
+from .faults import maybe_fail
 from .optim import build_optimizer, build_scheduler
 from .runtime import DeviceError, apply_threads, pick_device, seed_everything, tune_malloc
 from .signals import StopRequest
@@ -174,6 +175,7 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
     config = OmegaConf.to_container(cfg, resolve=True)
     with RunLock(run_dir, lock):
         stop = StopRequest().install()
+        maybe_fail("start")
         try:
             stored, payload = previous_run(cfg, run_dir, config)
             if stored is not None:
