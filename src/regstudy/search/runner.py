@@ -131,6 +131,8 @@ def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
     value = record_value(plan.objective, record) if status == "completed" else None
     if status == "completed" and (value is None or not math.isfinite(value)):
         status = "failed"
+    if status not in (*OUTCOMES, "failed"):   # killed or stopped before it finished
+        status, problem = "failed", f"the run ended {status}"
     trial.set_user_attr(RUN_STATUS, status)
     trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))  # readers join it to nothing
     if problem or status == "failed":
@@ -145,7 +147,8 @@ def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
             raise
     annotate_run(run_dir, {"study_name": plan.study.study_name, "trial": trial.number,
                            "params": params, "objective": plan.objective.name,
-                           "value": value, "state": state.name.lower()})
+                           "value": value, "state": state.name.lower()},
+                 failed=trial.user_attrs.get("error", "") if state.name == "FAIL" else "")
     log.info("trial %d: %s%s %s", trial.number, status,
              f" {plan.objective.name}={value:.6g}" if value is not None else "", params)
     return status
@@ -157,7 +160,7 @@ def run_search(plan: Plan, sweep_dir: Path, launch: Callable[[List[List[str]], i
     distributions = {n: _dist(p) for n, p in plan.space.params.items()}
     with Heartbeat(plan.storage) as heart:
         while True:
-            fail_dead_trials(plan.study, plan.storage)
+            record_dead_trials(plan, sweep_dir, fail_dead_trials(plan.study, plan.storage))
             n = min(plan.batch, slots_left(plan.study, plan.n_trials))
             if n == 0:
                 break
@@ -175,8 +178,23 @@ def run_search(plan: Plan, sweep_dir: Path, launch: Callable[[List[List[str]], i
     summary = summarize(plan.study, plan.storage_url, plan.objective.name, plan.direction,
                         plan.n_trials)
     path = write_summary(sweep_dir, summary)
-    log.info("search summary: %s (best: %s)", path, summary["best"])
+    log.info("search summary%s: %s (best: %s)", " (partial: other workers' trials still run)"
+             if summary["partial"] else "", path, summary["best"])
     return summary
+
+
+def record_dead_trials(plan: Plan, sweep_dir: Path, numbers: List[int]) -> None:
+    """Trials failed because their process is gone: their run records (in this sweep
+    directory) say failed too, with the sampled parameters the study holds."""
+    if not numbers:
+        return
+    for trial in plan.study.get_trials(deepcopy=False):
+        if trial.number in numbers:
+            annotate_run(sweep_dir / str(trial.number),
+                         {"study_name": plan.study.study_name, "trial": trial.number,
+                          "params": dict(trial.params), "objective": plan.objective.name,
+                          "value": None, "state": "fail"},
+                         failed="its process was killed before the run finished")
 
 
 def _launch_batch(plan: Plan, sweep_dir: Path, jobs, launch, check_trial) -> None:
