@@ -82,6 +82,8 @@ def test_space_override_from_the_command_line_is_a_string_not_a_sweep():
     ("seed=3", "the study sets the seeds"),
     ("study.tune.objective=test_acc", "the test set is never used to choose"),
     ("study.tune.objective=val_acc", "is not a metric of the run record"),
+    ("+foo=1", "foo is not a key of the config; allowed keys: dataset,"),
+    ("model=nosuchmodel", "model=nosuchmodel is not an option of model; choose one of:"),
 ])
 def test_bad_input_is_one_line_and_exit_2_before_anything_runs(tmp_path, capsys, override,
                                                                message):
