@@ -86,3 +86,18 @@ def test_failed_data_check_leaves_no_folder_and_latest_links_the_newest_run(tmp_
     assert latest.is_symlink() and latest.resolve() == run_dir.resolve()
     res = cli_in_process(["train", *RUN, f"hydra.run.dir={latest}"])
     assert res.returncode == 0 and "already finished" in res.stdout
+
+
+def test_each_sweep_job_line_carries_its_job_number(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    res = cli_in_process(["train", "-m", *RUN, "seed=0,1", "trainer.max_steps=2",
+                          f"hydra.sweep.dir={sweep_dir}"])
+    assert res.returncode == 0, res.stderr
+    for job in ("0", "1"):
+        mine = [ln for ln in res.stdout.splitlines() if f"[job {job}] " in ln]
+        assert mine[0].endswith(f"run directory: {sweep_dir / job}")
+        assert any("lenet5 on mnist" in ln for ln in mine)
+        assert mine[-1].endswith(f"run directory: {sweep_dir / job}")
+    regstudy_lines = [ln for ln in res.stdout.splitlines() if "[regstudy]" in ln]
+    assert all("[job " in ln for ln in regstudy_lines if "sweep table" not in ln
+               and "sweep report" not in ln and "torch threads" not in ln), regstudy_lines
