@@ -28,6 +28,8 @@ log = logging.getLogger("regstudy")
 HYDRA_ONLY = {".hydra", "train.log", LOCK_FILE, LEASE_FILE}
 # Set to the pid of the process that runs `regstudy train`: a job in another process is in a pool.
 SWEEP_PID_ENV = "REGSTUDY_SWEEP_PID"
+# Set on an exception the job itself raised (as opposed to one of composing its config).
+TASK_ERROR = "_regstudy_task_error"
 # Overrides that do not name a run in TensorBoard (paths, devices, Hydra's own settings).
 TB_NAME_SKIP = ("hydra.", "search.", "dataset.root", "trainer.device", "trainer.progress")
 
@@ -96,7 +98,7 @@ def _run_reporting_composition_errors() -> None:
     try:
         train()
     except Exception as err:
-        line = composition_line(err)
+        line = None if getattr(err, TASK_ERROR, False) else composition_line(err)
         _restore_env("HYDRA_FULL_ERROR", user_full)
         if user_full == "1" or line is None:
             run_and_report(lambda: _reraise(err))   # Hydra's own report (exit 1)
@@ -153,8 +155,13 @@ def train(cfg: DictConfig) -> float | None:
     except RunLocked as err:
         log.warning("%s", err)
         return None
+    except Exception as err:   # the run's own failure: Hydra reports it, never as a config error
+        setattr(err, TASK_ERROR, True)
+        raise
     except (KeyboardInterrupt, SystemExit) as err:
-        log.error("interrupted; %s keeps its checkpoint. Continue with: %s", run_dir,
+        kept = "keeps its checkpoint" if (run_dir / "checkpoint.pt").is_file() else \
+            "has no checkpoint yet (it starts from the beginning)"
+        log.error("interrupted; %s %s. Continue with: %s", run_dir, kept,
                   continue_command(hc, run_dir, int(cfg.trainer.threads)))
         worker.job_stopped()
         raise
