@@ -105,6 +105,7 @@ def test_every_composition_error_is_one_line_exit_2(tmp_path, args, message):
     assert res.stderr.strip().count("\n") == 0 and message in res.stderr, res.stderr
     assert res.stderr.startswith("regstudy train: error: ")
     assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "sweep").exists()   # a bad value late in a list: no job ran
 
 
 def test_plus_key_is_refused_before_anything_is_written(tmp_path):

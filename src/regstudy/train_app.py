@@ -14,7 +14,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from .config.errors import added_key_problem, composition_line
+from .config.errors import added_key_problem, composition_line, sweep_problem
 from .config.schema import register_configs
 from .paths import config_dir
 from .record.lock import LEASE_FILE, LOCK_FILE
@@ -66,11 +66,12 @@ def _writable_dir_error(argv: list[str]) -> str | None:
 
 def main(argv: list[str]) -> None:
     """Entry point of `regstudy train ARGS`: checks what Hydra would fail on, then runs it."""
-    problem = _writable_dir_error(argv) or added_key_problem(argv)
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    problem = _writable_dir_error(argv) or added_key_problem(argv) or \
+        (sweep_problem(argv) if multirun else None)
     if problem:
         _fail(problem)
     sys.argv = ["regstudy train", *argv]
-    multirun = any(a in ("-m", "--multirun") for a in argv)
     stop = SweepStop().install() if multirun else None
     saved_pid = os.environ.get(SWEEP_PID_ENV)
     os.environ[SWEEP_PID_ENV] = str(os.getpid())

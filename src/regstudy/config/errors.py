@@ -112,3 +112,42 @@ def composition_line(err: BaseException) -> Optional[str]:
     if cause is not None and full_key:
         return f"{full_key}: {_first_line(str(cause))}"
     return _first_line(str(err))
+
+
+def sweep_problem(argv: Sequence[str]) -> Optional[str]:
+    """The first composition error of any job of a sweep, as one line, before any job runs.
+
+    Hydra composes each job's config only when it launches it, so a bad value late in a
+    list (`model=lenet5,nosuchmodel`) would fail the sweep after the jobs before it trained.
+    Each value of each listed key is composed once (with the other lists at their first
+    value); ranges of a search (`interval(...)`) are the search's to check."""
+    from hydra import compose
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from .compose import hydra_configs
+
+    overrides = [a for a in argv if not a.startswith("-") and "=" in a
+                 and not a.lstrip("+~").startswith("hydra")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as err:
+        return composition_line(err)
+    lists = {i: list(o.sweep_string_iterator()) for i, o in enumerate(parsed)
+             if o.is_sweep_override() and not o.is_interval_sweep()}
+    if not lists:
+        return None
+    with hydra_configs("check"):
+        for i, values in lists.items():
+            for value in values:
+                job = [f"{o.get_key_element()}={value if j == i else lists[j][0]}"
+                       if j in lists else o.input_line for j, o in enumerate(parsed)
+                       if j in lists or not o.is_sweep_override()]
+                try:
+                    compose(config_name="train", overrides=job)
+                except Exception as err:
+                    line = composition_line(err)
+                    if line:
+                        return line
+                    raise
+    return None
