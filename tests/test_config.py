@@ -100,10 +100,48 @@ def test_wrong_type_fails_at_composition():
 
 def test_cli_unknown_model_lists_options(tmp_path):
     run_dir = tmp_path / "run"
-    res = cli_in_process(["train", "model=unknown", f"hydra.run.dir={run_dir}"])
-    assert res.returncode != 0
-    assert "Could not find 'model/unknown'" in res.stderr and "lenet5" in res.stderr
+    res = run_cli(["train", "model=nosuchmodel", f"hydra.run.dir={run_dir}"])
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0, res.stderr
+    assert "model=nosuchmodel is not an option of model; choose one of: allcnnc, lenet5" \
+        in res.stderr
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["trainer.epochs=abc"], "trainer.epochs=abc: Value 'abc' of type 'str' could not be "
+                             "converted to Integer"),
+    (["trainer.epochz=3"], "trainer.epochz is not a key of trainer; allowed keys: amp,"),
+    (["+trainer.epochz=3"], "trainer.epochz is not a key of trainer; allowed keys: amp,"),
+    (["+foo=1"], "foo is not a key of the config; allowed keys: dataset, diag, model"),
+    (["++reg.l2.strengthh=1"], "reg.l2.strengthh is not a key of reg.l2; allowed keys:"),
+    (["reg=nosuch"], "reg=nosuch is not an option of reg; choose one of: bn_after_relu"),
+    (["-m", "seed=0,1", "model=lenet5,nosuchmodel"], "model=nosuchmodel is not an option"),
+    (["trainer.epochs=[1"], "trainer.epochs=[1: no viable alternative"),
+])
+def test_every_composition_error_is_one_line_exit_2(tmp_path, args, message):
+    """Unknown options, wrong types and unknown keys (with + too) stop before anything runs."""
+    res = cli_in_process(["train", *args, f"hydra.run.dir={tmp_path / 'run'}",
+                          f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().count("\n") == 0 and message in res.stderr, res.stderr
+    assert res.stderr.startswith("regstudy train: error: ")
+    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "sweep").exists()   # a bad value late in a list: no job ran
+
+
+def test_plus_key_is_refused_before_anything_is_written(tmp_path):
+    res = run_cli(["train", "+foo=1", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+    assert "foo is not a key of the config" in res.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_hydra_full_error_shows_hydras_own_text(tmp_path):
+    res = cli_in_process(["train", "model=nosuchmodel", f"hydra.run.dir={tmp_path / 'run'}"],
+                         env={"HYDRA_FULL_ERROR": "1"})
+    assert res.returncode == 1
+    assert "Could not find 'model/nosuchmodel'" in res.stderr and "Traceback" in res.stderr
 
 
 def test_cli_negative_strength_exits_nonzero_and_leaves_no_run(tmp_path):
@@ -142,10 +180,14 @@ def test_cli_cuda_without_cuda_is_an_error(tmp_path):
 
 
 def test_cfg_job_and_new_keys(tmp_path):
-    res = cli_in_process(["train", "--cfg", "job", "+extra.note=hello", "model=lenet5_caffe"])
+    """`+` adds keys only where the schema has open dictionaries (a study's search space)."""
+    res = cli_in_process(["train", "--cfg", "job", "+study.space.optim.lr=[0.1,0.01]",
+                          "model=lenet5_caffe"])
     assert res.returncode == 0, res.stderr
     cfg = OmegaConf.create(res.stdout)
-    assert cfg.extra.note == "hello" and cfg.model.variant == "caffe"
+    assert cfg.study.space.optim.lr == [0.1, 0.01] and cfg.model.variant == "caffe"
+    res = cli_in_process(["train", "--cfg", "job", "+extra.note=hello"])
+    assert res.returncode == 2 and "extra.note is not a key of the config" in res.stderr
 
 
 def test_help_lists_groups():

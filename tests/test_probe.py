@@ -135,7 +135,8 @@ def test_probe_command_prints_tables_and_saves_figure(tmp_path):
     (["probe.input=noise"], "probe.input='noise'"),
     (["probe.units=2048"], "probe.units=2048 must be <= probe.in_dim"),
     (["probe.widht=3"], "bad probe option"),
-    (["model=nonexistent"], "nonexistent"),
+    (["model=nonexistent"], "model=nonexistent is not an option of model; choose one of:"),
+    (["+trainer.epochz=3"], "trainer.epochz is not a key of trainer; allowed keys:"),
     (["model.variant=lecun98", "probe.input=gaussian"], "model.variant='lecun98' is not one of"),
 ])
 def test_probe_command_rejects_bad_options(args, message, capsys):

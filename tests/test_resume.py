@@ -132,8 +132,19 @@ def test_checkpoint_that_runs_code_on_unpickling_is_refused(tmp_path):
     torch.save({"format_version": 1, "model": _Exploit()}, run_dir / CHECKPOINT_FILE)
     res = _train(run_dir)
     assert res.returncode == 2
-    assert "cannot be loaded safely" in res.stderr
     assert not MARKER.exists()
+    _one_complete_safe_line(res.stderr, run_dir / CHECKPOINT_FILE)
+    assert "unsafe load that can run code from the file (it names posix.system)" in res.stderr
+
+
+def _one_complete_safe_line(stderr: str, path: Path) -> None:
+    """One line naming the file, why, and the safe remedy; never advice to load unsafely."""
+    assert stderr.strip().count("\n") == 0, stderr
+    line = stderr.strip()
+    assert f"checkpoint {path} cannot be loaded safely: " in line
+    assert line.endswith("Move the file away, or pass trainer.resume=false to start this run "
+                         "over."), line
+    assert "weights_only" not in line and "Re-running" not in line and "False" not in line
 
 
 def test_corrupt_checkpoint_is_refused(tmp_path):
@@ -142,7 +153,20 @@ def test_corrupt_checkpoint_is_refused(tmp_path):
     (run_dir / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
     res = _train(run_dir)
     assert res.returncode == 2 and "cannot be loaded safely" in res.stderr
+    _one_complete_safe_line(res.stderr, run_dir / CHECKPOINT_FILE)
     assert (run_dir / CHECKPOINT_FILE).read_bytes() == b"not a checkpoint"
+
+
+def test_truncated_checkpoint_says_so_completely(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    torch.save({"format_version": 1, "w": torch.zeros(2000)}, run_dir / CHECKPOINT_FILE)
+    data = (run_dir / CHECKPOINT_FILE).read_bytes()
+    (run_dir / CHECKPOINT_FILE).write_bytes(data[: len(data) // 2])
+    res = _train(run_dir)
+    assert res.returncode == 2
+    _one_complete_safe_line(res.stderr, run_dir / CHECKPOINT_FILE)
+    assert "the file is truncated or corrupt" in res.stderr
 
 
 @pytest.mark.slow

@@ -78,6 +78,16 @@ def test_killed_search_resumes_to_n_trials(tmp_path, data_root):
     assert summary["counts"]["complete"] == 3 and summary["counts"]["failed"] == 1
     table = run_cli(["table", str(sweep_dir), "--csv"]).stdout
     assert sum(",failed," in line for line in table.splitlines()) == 1
+    record = read_metrics(sweep_dir / "1")   # as the study says: failed, with its sampled value
+    assert record["status"] == "failed"
+    assert record["search"]["params"] == trials[1].params
+    import io
+
+    import pandas as pd
+
+    frame = pd.read_csv(io.StringIO(table)).set_index("trial")
+    assert frame.loc[1, "reg.l2.strength"] == pytest.approx(trials[1].params["reg.l2.strength"],
+                                                            rel=1e-3)
 
 
 # ---------------------------------------------------------------- PostgreSQL

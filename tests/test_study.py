@@ -85,6 +85,8 @@ def test_space_override_from_the_command_line_is_a_string_not_a_sweep():
     ("study.sesoi=0", "study.sesoi=0.0 must be > 0"),
     ("study.sesoi=-0.1", "must be > 0"),
     ("study.final.seeds=many", "give a number of seeds or auto"),
+    ("+foo=1", "foo is not a key of the config; allowed keys: dataset,"),
+    ("model=nosuchmodel", "model=nosuchmodel is not an option of model; choose one of:"),
 ])
 def test_bad_input_is_one_line_and_exit_2_before_anything_runs(tmp_path, capsys, override,
                                                                message):
@@ -102,9 +104,9 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_runs(tmp_path, capsys,
     (["study.final.looks=[2,5,8]"], "every look must lie in [min_seeds, max_seeds] = [3, 8]"),
     (["study.final.looks=[3,5,9]"], "every look must lie in"),
     (["study.final.spending=linear"], "study.final.spending=linear: choose from obf, pocock"),
-    (["+study.claims=[{arm: psp, than: [nosuch]}]"], "arm 'nosuch' is not in this study"),
-    (["+study.claims=[{arm: psp, metric: val_loss}]"], "metric 'val_loss': choose from"),
-    (["+study.claims=[{arm: psp, expect: smaller}]"], "expect 'smaller': choose from"),
+    (["study.claims=[{arm: psp, than: [nosuch]}]"], "arm 'nosuch' is not in this study"),
+    (["study.claims=[{arm: psp, metric: val_loss}]"], "metric 'val_loss': choose from"),
+    (["study.claims=[{arm: psp, expect: smaller}]"], "expect 'smaller': choose from"),
 ])
 def test_sequential_and_claim_bad_input_is_one_line_exit_2(tmp_path, capsys, overrides, message):
     out = tmp_path / "study"

@@ -104,6 +104,8 @@ def test_failed_download_gives_clear_message(tmp_path):
     assert res.returncode == 2
     assert "fashion_mnist not found: download failed" in res.stderr
     assert "urllib" not in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "nodata").exists()   # the failed download leaves no folders
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.usefixtures("mnist_root")

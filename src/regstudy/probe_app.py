@@ -89,11 +89,15 @@ def compose_train_config(overrides: List[str]) -> DictConfig:
     from hydra.errors import HydraException
 
     from .config.compose import compose
+    from .config.errors import added_key_problem, composition_line
 
+    problem = added_key_problem(overrides)
+    if problem:
+        raise ProbeError(problem)
     try:
         return compose(overrides, job_name="probe")
     except (HydraException, OmegaConfBaseException) as err:
-        raise ProbeError(str(err).strip()) from None
+        raise ProbeError(composition_line(err) or str(err).strip()) from None
 
 
 def probe_model(cfg: DictConfig, opts: DictConfig, gen: "torch.Generator") -> "Check":

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -44,6 +46,15 @@ def missing_files(spec: DatasetSpec, root: str) -> list[str]:
     return [f for f in spec.files if not (folder / f).is_file()]
 
 
+def _first_missing(path: Path) -> Optional[Path]:
+    """The outermost folder of `path` that does not exist yet (None when it all exists)."""
+    path = path.absolute()
+    missing = None
+    while not path.exists():
+        missing, path = path, path.parent
+    return missing
+
+
 def open_torchvision(spec: DatasetSpec, root: str, train: bool, download: bool,
                      verify_checksums: bool = True):
     """torchvision's dataset object; a clear error instead of urllib's when files are missing."""
@@ -51,10 +62,13 @@ def open_torchvision(spec: DatasetSpec, root: str, train: bool, download: bool,
     root = os.path.expanduser(root)
     need = missing_files(spec, root)
     if need and download:
+        created = _first_missing(Path(root) / spec.folder)
         try:
             return cls(root, train=train, download=True)
         except Exception as err:  # urllib / HTTP / checksum errors: all mean "could not fetch"
             reason = f"download failed ({type(err).__name__}: {str(err).splitlines()[0][:160]})"
+            if created is not None:   # the folders the failed download made, and its leftovers
+                shutil.rmtree(created, ignore_errors=True)
     elif need:
         reason = "download is off (dataset.download=false)"
     else:

@@ -203,6 +203,8 @@ def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
     if status == "completed" and any(v is None or not math.isfinite(v) for v in values):
         status = "failed"
     value = values if plan.multi else values[0]
+    if status not in (*OUTCOMES, "failed"):   # killed or stopped before it finished
+        status, problem = "failed", f"the run ended {status}"
     trial.set_user_attr(RUN_STATUS, status)
     trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))  # readers join it to nothing
     if problem or status == "failed":
@@ -218,7 +220,8 @@ def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
     annotate_run(run_dir, {"study_name": plan.study.study_name, "trial": trial.number,
                            "params": params, "objective": plan.objective_label,
                            "value": None if state != TrialState.COMPLETE else value,
-                           "state": state.name.lower()})
+                           "state": state.name.lower()},
+                 failed=trial.user_attrs.get("error", "") if state.name == "FAIL" else "")
     shown = "".join(f" {o.name}={v:.6g}" for o, v in zip(plan.objectives or [plan.objective],
                                                          values) if v is not None)
     log.info("trial %d: %s%s %s", trial.number, status, shown, params)
@@ -245,5 +248,47 @@ def run_search(plan: Plan, sweep_dir: Path, launch: Callable[[List[List[str]], i
     if stopped:
         summary["stopped"] = stopped
     path = write_summary(sweep_dir, summary)
-    log.info("search summary: %s (best: %s)", path, summary["best"])
+    log.info("search summary%s: %s (best: %s)", " (partial: other workers' trials still run)"
+             if summary["partial"] else "", path, summary["best"])
     return summary
+
+
+def record_dead_trials(plan: Plan, sweep_dir: Path, numbers: List[int]) -> None:
+    """Trials failed because their process is gone: their run records (in this sweep
+    directory) say failed too, with the sampled parameters the study holds."""
+    if not numbers:
+        return
+    for trial in plan.study.get_trials(deepcopy=False):
+        if trial.number in numbers:
+            annotate_run(sweep_dir / str(trial.number),
+                         {"study_name": plan.study.study_name, "trial": trial.number,
+                          "params": dict(trial.params), "objective": plan.objective_label,
+                          "value": None, "state": "fail"},
+                         failed="its process was killed before the run finished")
+
+
+def _launch_batch(plan: Plan, sweep_dir: Path, jobs, launch, check_trial) -> None:
+    runnable = []
+    for trial, params in jobs:
+        overrides = trial_overrides(plan, trial, params)
+        problem = check_trial(overrides)
+        if problem:   # e.g. a sampled value outside the key's range: the trial fails, not the search
+            tell(plan, trial, params, sweep_dir / str(trial.number), problem)
+        else:
+            runnable.append((trial, params, overrides))
+    if runnable:
+        launch([o for _, _, o in runnable], runnable[0][0].number)
+    for trial, params, _ in runnable:
+        tell(plan, trial, params, sweep_dir / str(trial.number))
+
+
+def _dist(param):
+    from .space import distribution
+
+    return distribution(param)
+
+
+def _tid(plan: Plan, trial) -> int:
+    from .study import trial_id
+
+    return trial_id(plan.storage, plan.study, trial.number)

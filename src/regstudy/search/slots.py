@@ -40,10 +40,11 @@ class Scheduler:
 
     def room(self, free: int) -> int:
         """How many trials to ask for now: free slots, n_trials left, the failure budget."""
-        from .runner import failure_stop
+        from .runner import failure_stop, record_dead_trials
         from .study import fail_dead_trials, slots_left
 
-        fail_dead_trials(self.plan.study, self.plan.storage)
+        record_dead_trials(self.plan, self.sweep_dir,
+                           fail_dead_trials(self.plan.study, self.plan.storage))
         if failure_stop(self.plan):
             return 0
         return min(free, slots_left(self.plan.study, self.plan.n_trials))

@@ -14,14 +14,19 @@ SEARCH_FILE = "search.json"
 COUNTED = ("complete", "pruned", "failed", "diverged")
 
 
-def annotate_run(run_dir: Path, info: Dict[str, Any]) -> None:
-    """Add `search` (study, trial number, params) to a trial's metrics.json, if it has one."""
+def annotate_run(run_dir: Path, info: Dict[str, Any], failed: str = "") -> None:
+    """Add `search` (study, trial number, params) to a trial's metrics.json, if it has one;
+    with `failed` (the reason), a record the study counts as failed says so too, instead of
+    the `running` or `interrupted` its killed run left."""
     path = Path(run_dir) / "metrics.json"
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         return
     record["search"] = info
+    if failed and record.get("status") not in ("failed", "diverged"):
+        record["error"] = record.get("error") or failed
+        record["status"] = "failed"
     atomic_write_json(path, record)
 
 
@@ -71,9 +76,11 @@ def summarize(study, storage_url: str, objective: Any, direction: Any, n_trials:
         best = {"number": top["number"], "value": top["value"], "params": top["params"],
                 "overrides": [as_override(k, v) for k, v in top["params"].items()],
                 "run_dir": top["run_dir"]}
+    # Another worker still runs trials: its own summary, written later, has the final word.
+    partial = any(r["state"] == "running" for r in rows)
     return {"study_name": study.study_name, "storage": storage_url, "objective": objective,
-            "direction": direction, "n_trials": n_trials, "best": best, "counts": counts,
-            "trials": rows}
+            "direction": direction, "n_trials": n_trials, "partial": partial, "best": best,
+            "counts": counts, "trials": rows}
 
 
 def write_summary(sweep_dir: Path, summary: Dict[str, Any]) -> Path:

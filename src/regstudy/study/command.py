@@ -81,8 +81,13 @@ def load(overrides: List[str]) -> Tuple[Study, List[str], Any]:
     from .compose import Composer
     from .spec import read_study
 
+    from ..config.errors import added_key_problem, composition_line
+
     study_ov, base = split_overrides(overrides)
     composable = [o for o in base if not o.lstrip("+~").startswith("hydra")]
+    problem = added_key_problem(composable)
+    if problem:
+        raise StudyError(problem)
     try:
         with Composer(composable) as composer:
             cfg = composer.compose(quote_spaces(study_ov))
@@ -90,6 +95,9 @@ def load(overrides: List[str]) -> Tuple[Study, List[str], Any]:
     except StudyError:
         raise
     except Exception as err:   # Hydra's config errors: a misspelt key, an unknown option
+        line = composition_line(err)
+        if line:
+            raise StudyError(line) from None
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         cause = str(err.__cause__).splitlines()[0] if err.__cause__ else ""
         raise StudyError(" ".join(lines + ([f"({cause})"] if cause else []))) from None

@@ -2,6 +2,8 @@
 
 The child gets its own process group, so a Ctrl-C or a SIGTERM of `regstudy study` reaches
 every job of the sweep as SIGTERM: each run checkpoints and the same command resumes it.
+Nothing of the group outlives the stage: what is left once the child has exited (a pool's
+idle workers) gets SIGTERM, then SIGKILL after `END_GRACE_S`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -49,10 +52,20 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def _end_group(pgid: int) -> None:
-    """End what the sweep left in its group (joblib's idle workers wait minutes otherwise)."""
+END_GRACE_S = 10.0
+
+
+def _end_group(pgid: int, grace_s: float = END_GRACE_S) -> None:
+    """End what the sweep left in its group (joblib's idle workers wait minutes otherwise):
+    SIGTERM, then SIGKILL for whatever still lives after `grace_s` (a process that ignores
+    SIGTERM, or a worker stuck in a step)."""
+    deadline = time.monotonic() + grace_s
     try:
         os.killpg(pgid, signal.SIGTERM)
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            os.killpg(pgid, 0)   # ProcessLookupError once the group is empty
+        os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 

@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import random
+import re
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict
@@ -120,15 +122,33 @@ def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def unreadable_reason(err: Exception) -> str:
+    """Why torch.load(weights_only=True) refused a file, in our words: torch's own text is
+    long, and its first sentences suggest loading with weights_only=False, which can run code
+    hidden in the file. That suggestion is never passed on."""
+    text = " ".join(str(err).split())
+    if "Weights only load failed" in text:
+        found = re.search(r"GLOBAL (\S+)", text)
+        what = f" (it names {found.group(1)})" if found else ""
+        return ("it is not a plain checkpoint of tensors and numbers: loading it would need "
+                f"an unsafe load that can run code from the file{what}, which regstudy never does")
+    if isinstance(err, EOFError) or "central directory" in text:
+        detail = "it ends too early"
+    else:
+        detail = f"{type(err).__name__}: {text.split('. ')[0][:120]}"
+    return f"the file is truncated or corrupt ({detail})"
+
+
 def load_checkpoint(path: Path, config: Dict[str, Any]) -> Dict[str, Any]:
     """Load safely; refuse a file that is unreadable, unsafe or from another configuration."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():   # torch's note on a plain pickle's protocol
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise CheckpointError(
-            f"checkpoint {path} cannot be loaded safely ({type(err).__name__}: "
-            f"{str(err).splitlines()[0][:200]}). Move it away, or pass trainer.resume=false "
-            "to start this run over.") from err
+            f"checkpoint {path} cannot be loaded safely: {unreadable_reason(err)}. Move the file "
+            "away, or pass trainer.resume=false to start this run over.") from err
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path} is not a regstudy checkpoint of format "
                               f"{FORMAT_VERSION}; pass trainer.resume=false to start over.")

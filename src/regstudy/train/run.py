@@ -7,6 +7,7 @@ import logging
 import platform
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -21,6 +22,8 @@ from ..data.decode import DataNotFoundError
 from ..models import ArchOptions, available_models, build_model
 from ..observer import Observer
 from ..provenance import source_commit
+from ..record.aside import set_aside_previous
+from ..record.lock import RunLock
 from ..record.metrics import METRICS_FILE, RunRecord
 from ..record.tensorboard import TBLogger
 from ..regularizers import Regularizer, build_regularizers
@@ -28,6 +31,7 @@ from .checkpoint import (CHECKPOINT_FILE, CheckpointError, config_differences, c
                          load_checkpoint,
                          load_scheduler_state, save_checkpoint, scheduler_state)
 from .loop import Checkpointer, Loop, LoopResult, TrainState, final_test
+from .faults import maybe_fail
 from .optim import build_optimizer, build_scheduler
 from .runtime import DeviceError, apply_threads, pick_device, seed_everything, tune_malloc
 from .signals import StopRequest
@@ -117,7 +121,12 @@ def finished_record(run_dir: Path, config: Dict[str, Any]) -> Dict[str, Any] | N
         return None
     try:
         stored = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError) as err:
+        log.warning("%s cannot be read (%s); training this run again", path,
+                    type(err).__name__)
+        return None
+    if not isinstance(stored, dict):
+        log.warning("%s is not a run record; training this run again", path)
         return None
     if stored.get("status") not in FINISHED:
         return None
@@ -146,7 +155,7 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
               extra_observers: Sequence[Observer] = (), data: Optional[DataBundle] = None,
               tune_allocator: bool = True,
               wrap_observer: Optional[Callable[[Observer], Observer]] = None,
-              tb_name: str = "", loop_class: type = Loop) -> Dict[str, Any]:
+              tb_name: str = "", loop_class: type = Loop, lock: str = "auto") -> Dict[str, Any]:
     """Train one configuration into `run_dir` (continuing a checkpoint there); returns the record.
 
     Keyword seams, so searches and benchmarks vary a run without patching internals:
@@ -154,27 +163,62 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
     instead of loading `cfg.dataset` (it must be what that config loads); `tune_allocator=False`
     keeps glibc's malloc thresholds; `wrap_observer` wraps each built-in observer (a timer);
     `tb_name` puts the TensorBoard events in tb/<tb_name>, the run's name in TensorBoard;
-    `loop_class` is a `Loop` subclass to train with (a benchmark's clocks around its methods)."""
+    `loop_class` is a `Loop` subclass to train with (a benchmark's clocks around its methods);
+    `lock` is the run-directory lock's mechanism (regstudy.record.lock: auto, flock, lease).
+
+    The run owns `run_dir` while it trains: a second process raises RunLocked instead of
+    training it too. SIGTERM/SIGUSR2 are caught from the moment the lock is held, so a stop
+    during start-up still ends as `interrupted` with a checkpoint."""
     device = prepare(cfg)
     with open_dict(cfg):  # the resolved number goes into the record: re-running it reproduces
         cfg.trainer.threads = apply_threads(cfg.trainer.threads)
     config = OmegaConf.to_container(cfg, resolve=True)
-    stored, payload = previous_run(cfg, run_dir, config)
-    if stored is not None:
-        return stored
-    if tune_allocator:
+    with RunLock(run_dir, lock):
+        stop = StopRequest().install()
+        maybe_fail("start")
+        try:
+            stored, payload = previous_run(cfg, run_dir, config)
+            if stored is not None:
+                return stored
+            if payload is None:
+                set_aside_previous(run_dir)
+            return _train_owned(cfg, run_dir, overrides, config, payload, stop, RunParts(
+                extra_observers, data, tune_allocator, wrap_observer, tb_name, loop_class,
+                device))
+        finally:
+            stop.uninstall()
+
+
+@dataclass
+class RunParts:
+    """train_run's keyword seams and the device, handed on to the part that trains."""
+
+    extra_observers: Sequence[Observer]
+    data: Optional[DataBundle]
+    tune_allocator: bool
+    wrap_observer: Optional[Callable[[Observer], Observer]]
+    tb_name: str
+    loop_class: type
+    device: torch.device
+
+
+def _train_owned(cfg: DictConfig, run_dir: Path, overrides: List[str], config: Dict[str, Any],
+                 payload: Optional[Dict[str, Any]], stop: StopRequest,
+                 parts: RunParts) -> Dict[str, Any]:
+    """Build, restore and train (the directory is locked and the stop request installed)."""
+    device = parts.device
+    if parts.tune_allocator:
         tune_malloc()
     seed_everything(cfg.seed, cfg.trainer.deterministic)
-    if data is None:
-        data = load_checked(cfg, device)
+    data = parts.data if parts.data is not None else load_checked(cfg, device)
     model, regularizers, optimizer, scheduler = build_parts(cfg, data, device)
     checkpointer = RunCheckpointer(run_dir / CHECKPOINT_FILE, config, model, optimizer, scheduler)
     resume = checkpointer.restore(payload) if payload is not None else None
     record = start_record(cfg, overrides, run_dir, model, data, device, resume)
-    tb = TBLogger(run_dir / "tb" / tb_name if tb_name else run_dir / "tb")
-    observers = run_observers(cfg, model, run_dir, tb, len(data.train), wrap_observer)
-    loop = loop_class(cfg, model, data, optimizer, scheduler, regularizers,
-                [*observers, *extra_observers], device, checkpointer, StopRequest().install())
+    tb = TBLogger(run_dir / "tb" / parts.tb_name if parts.tb_name else run_dir / "tb")
+    observers = run_observers(cfg, model, run_dir, tb, len(data.train), parts.wrap_observer)
+    loop = parts.loop_class(cfg, model, data, optimizer, scheduler, regularizers,
+                            [*observers, *parts.extra_observers], device, checkpointer, stop)
     if resume is not None:
         loop.restore(resume)
     try:
@@ -190,7 +234,6 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
         record.finish("interrupted")
         raise
     finally:
-        loop.stop.uninstall()
         tb.close()
     return record.data
 
