@@ -3,21 +3,46 @@
 Cluster schedulers (and submitit) send these before killing or preempting a job. The
 handler only sets a flag; the loop checks it between steps, writes a checkpoint, and
 then calls the handler that was installed before ours (submitit's requeue), or exits.
+
+SLURM may send SIGTERM first and the requeue signal (USR2, `--signal`) a grace period later
+(preemption with a grace time, `scancel --signal`, submitit's own preemption test). submitit
+ignores SIGTERM and requeues on USR2, so under a submitit SLURM job the hand-over of a SIGTERM
+waits for that USR2 (or for SLURM's SIGKILL) instead of exiting before it arrives.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
-from typing import Any, Dict, Optional
+import time
+from typing import Any, Callable, Dict, Optional
 
 SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR2", None)) if s)
+REQUEUE_SIGNAL = getattr(signal, "SIGUSR2", None)   # submitit's preemption/time-out signal
+USR2_WAIT_S = 300.0   # after SIGTERM, how long a submitit SLURM job waits for the requeue signal
+
+log = logging.getLogger("regstudy")
+
+
+def requeue_wait_s() -> float:
+    """Seconds to wait for USR2 after SIGTERM: USR2_WAIT_S in a submitit job on SLURM (where
+    SLURM's KillWait/GraceTime ends the wait with SIGKILL if no USR2 comes), else 0."""
+    under_slurm = os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and "SLURM_JOB_ID" in os.environ
+    return USR2_WAIT_S if under_slurm else 0.0
 
 
 class StopRequest:
-    def __init__(self) -> None:
+    """`on_stop` runs once before the hand-over (the run records itself `interrupted` then,
+    since what follows may end the process: a requeue, a SIGKILL while waiting)."""
+
+    def __init__(self, on_stop: Optional[Callable[[], None]] = None,
+                 wait_s: Optional[float] = None) -> None:
         self.signum: Optional[int] = None
         self.previous: Dict[int, Any] = {}
+        self.on_stop = on_stop
+        self.wait_s = requeue_wait_s() if wait_s is None else wait_s
 
     def install(self) -> "StopRequest":
         try:
@@ -33,15 +58,29 @@ class StopRequest:
     def __bool__(self) -> bool:
         return self.signum is not None
 
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else "no signal"
+
     def uninstall(self) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
         self.previous.clear()
 
     def hand_over(self) -> None:
-        """After the checkpoint: run the previous handler (e.g. submitit requeues), else exit."""
+        """After the checkpoint: run the previous handler (e.g. submitit requeues), else exit.
+        A SIGTERM whose requeue signal has a handler of its own (submitit's) waits for it."""
         signum, previous = self.signum, self.previous.get(self.signum)
-        self.uninstall()
+        requeue = self.previous.get(REQUEUE_SIGNAL)
+        self.uninstall()   # from here on the previous handlers see every signal
+        if self.on_stop is not None:
+            self.on_stop()
         if callable(previous):
             previous(signum, None)
+        if signum != REQUEUE_SIGNAL and callable(requeue) and self.wait_s > 0:
+            log.info("%s: waiting up to %.0f s for %s, the requeue signal", self.name,
+                     self.wait_s, signal.Signals(REQUEUE_SIGNAL).name)
+            deadline = time.monotonic() + self.wait_s
+            while time.monotonic() < deadline:   # the requeue handler ends the process
+                time.sleep(0.2)
         sys.exit(128 + int(signum))
