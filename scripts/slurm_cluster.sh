@@ -127,7 +127,10 @@ wait_for() {  # seconds, description, command
 start() {
   [ "$(id -u)" -eq 0 ] || { echo "slurm_cluster: must run as root (slurmd starts jobs as their users)" >&2; exit 3; }
   for cmd in slurmctld slurmd slurmdbd munged mariadbd sacctmgr; do need "$cmd"; done
-  if [ -f "$DIR/run/slurmctld.started" ]; then echo "slurm_cluster: already started in $DIR" >&2; exit 0; fi
+  if [ -f "$DIR/run/slurmctld.started" ] && kill -0 "$(cat "$DIR/run/slurmctld.started")" 2>/dev/null; then
+    echo "slurm_cluster: already started in $DIR" >&2; exit 0
+  fi
+  stop >/dev/null   # what a crashed earlier start left behind
   write_conf
   export SLURM_CONF="$DIR/slurm.conf"
   start_munge
@@ -156,7 +159,9 @@ stop_pidfile() {  # a pid file written by `start`: SIGTERM, then SIGKILL after 1
 
 stop() {
   export SLURM_CONF="$DIR/slurm.conf"
-  [ -f "$SLURM_CONF" ] && scancel --quiet --user="$(id -un)" 2>/dev/null || true
+  if [ -f "$DIR/run/slurmctld.started" ] && kill -0 "$(cat "$DIR/run/slurmctld.started")" 2>/dev/null; then
+    scancel --quiet --user="$(id -un)" 2>/dev/null || true   # jobs of this cluster only
+  fi
   stop_pidfile "$DIR/run/slurmd.started"
   stop_pidfile "$DIR/run/slurmctld.started"
   stop_pidfile "$DIR/run/slurmdbd.started"
