@@ -122,7 +122,7 @@ def cluster_settings() -> Dict[str, str]:
     conf = sh("scontrol", "show", "config")
     keys = ("SchedulerParameters", "AuthInfo", "KillWait", "SelectTypeParameters", "TaskPlugin",
             "PreemptType", "SLURM_VERSION")
-    return {k: v.strip() for line in conf.splitlines() if "=" in line
+    return {k.strip(): v.strip() for line in conf.splitlines() if "=" in line
             for k, v in [line.split("=", 1)] if k.strip() in keys}
 
 
