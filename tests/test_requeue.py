@@ -58,6 +58,26 @@ def test_sigterm_outside_slurm_exits_at_once():
     assert time.monotonic() - started < 30   # not the 300 s wait
 
 
+def test_sigterm_while_slurm_ends_the_job_exits_at_once():
+    """Preemption, `scontrol requeue`, a time limit: SLURM shows the job COMPLETING and sends no
+    USR2, so the hand-over exits at once instead of holding the allocation until SIGKILL."""
+    import signal
+
+    from regstudy.train.signals import StopRequest
+
+    seen = []
+    saved = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))
+    try:
+        stop = StopRequest(wait_s=300, job_ending=lambda: True).install()
+        stop._handle(signal.SIGTERM, None)               # what the SIGTERM handler records
+        started = time.monotonic()
+        with pytest.raises(SystemExit) as ended:
+            stop.hand_over()
+        assert ended.value.code == 143 and time.monotonic() - started < 10 and not seen
+    finally:
+        signal.signal(signal.SIGUSR2, saved)
+
+
 # submitit's USR2 handler when it will not requeue (a time-out with max_num_timeout spent): it
 # raises inside the job, in the middle of regstudy's hand-over.
 DECLINE = textwrap.dedent("""
