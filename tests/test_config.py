@@ -190,6 +190,13 @@ def test_cfg_job_and_new_keys(tmp_path):
     assert res.returncode == 2 and "extra.note is not a key of the config" in res.stderr
 
 
+def test_multirun_with_cfg_is_one_line_not_a_traceback():
+    res = cli_in_process(["train", "-m", "seed=0,1", "--cfg", "hydra"])
+    assert res.returncode == 2 and "Traceback" not in res.stderr + res.stdout
+    assert res.stderr.strip().splitlines() == [res.stderr.strip()]
+    assert res.stderr.startswith("regstudy train: error: -m cannot be combined with --cfg")
+
+
 def test_help_lists_groups():
     res = cli_in_process(["train", "--help"])
     assert res.returncode == 0

@@ -80,6 +80,25 @@ def test_sigterm_checkpoints_mid_epoch_and_resume_is_bit_identical(reference, tm
     _same_run(reference, run_dir)
 
 
+def test_resume_says_where_it_was_stopped_and_keeps_counting_wall_time(reference, tmp_path):
+    """Stopped at step 35 of 36 (epoch 3, batch 11): the stop is logged, the resume names the
+    epoch the checkpoint is inside, and wall_time_s covers both processes."""
+    run_dir = tmp_path / "run"
+    res = _train(run_dir, fault="step:35:TERM")
+    assert res.returncode != 0
+    assert "SIGTERM: checkpoint written inside epoch 3 after step 35 (batch 11 of 12)" in \
+        res.stdout + res.stderr
+    first = read_metrics(run_dir)
+    assert first["status"] == "interrupted" and first["wall_time_s"] > 0
+    res = _train(run_dir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "from its checkpoint inside epoch 3 (step 35, batch 11)" in res.stdout
+    final = read_metrics(run_dir)
+    assert final["wall_time_s"] >= final["train_seconds"]
+    assert final["wall_time_s"] > first["wall_time_s"]
+    _same_run(reference, run_dir)
+
+
 def test_kill_while_writing_checkpoint_keeps_previous_one(reference, tmp_path):
     run_dir = tmp_path / "run"
     res = _train(run_dir, fault="checkpoint_write:2")   # dies writing epoch 2's checkpoint

@@ -182,6 +182,15 @@ def test_run_counts_and_cpu_time_extrapolate_from_the_timing():
     assert cpu_seconds(counts, timing)["tune"] == pytest.approx(4 * per_run)
 
 
+def test_plan_names_the_launcher_given_on_the_command_line(tmp_path, capsys):
+    study, base = _study(["experiment=kung_regularization", "study.only=[l2]",
+                          "hydra/launcher=submitit_slurm", "hydra.launcher.partition=debug"])
+    assert study.launcher == []                 # the command line's launcher replaces the preset's
+    assert print_plan(study, base, tmp_path / "s", lambda o, r: Timing(0.01, 10, 30, 60, 30, 1.0)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "launcher: hydra/launcher=submitit_slurm hydra.launcher.partition=debug" in lines
+
+
 def test_plan_lists_arms_spaces_budgets_and_the_extrapolated_time(tmp_path, capsys):
     study, base = _study(["experiment=kung_regularization", "study.only=[l2,bn]",
                           "study.tune.trials=4", "study.final.seeds=3", "study.ablation="])

@@ -116,6 +116,17 @@ def test_runs_that_did_not_complete_are_listed_not_dropped(sweep):
     assert "killed after 1 epoch(s)" in text
 
 
+def test_counts_of_a_seeds_only_sweep_are_whole_numbers(tmp_path):
+    """One group (only the seed varies): its row is all numbers, and counts stay integers."""
+    write_run(tmp_path / "0", ["reg=none", "seed=0"], test_error=0.2)
+    write_run(tmp_path / "1", ["reg=none", "seed=1"], test_error=0.3)
+    write_run(tmp_path / "2", ["reg=none", "seed=2"], "interrupted")
+    text = render([tmp_path])
+    row = next(line for line in text.splitlines() if line.startswith("| all"))
+    assert row.rstrip(" |").endswith("| 1 interrupted"), row
+    assert "3 runs (2 completed, 1 interrupted)" in text
+
+
 def test_jobs_without_a_record_are_missing_and_unreadable_records_listed(tmp_path):
     write_run(tmp_path / "0", ["reg=none", "seed=0"], test_error=0.2)
     hydra_only = tmp_path / "1" / ".hydra"                      # died before its first record

@@ -17,7 +17,8 @@ JOB_THREADS_ENV = "REGSTUDY_JOB_THREADS"   # a parallel launcher's per-job budge
 def auto_threads() -> int:
     """What `trainer.threads=0` means, from this process's surroundings only (never from torch's
     current setting, which an earlier run in the same process may have changed): the parallel
-    launcher's budget, else OMP_NUM_THREADS, else every CPU this process may use."""
+    launcher's budget, else OMP_NUM_THREADS, else every CPU this process may use (under SLURM:
+    of its allocation)."""
     for var in (JOB_THREADS_ENV, "OMP_NUM_THREADS"):
         value = os.environ.get(var, "").strip()
         if value.isdigit() and int(value) > 0:
@@ -26,11 +27,39 @@ def auto_threads() -> int:
 
 
 def available_cpus() -> int:
-    """CPUs this process may run on (the affinity mask: what SLURM or taskset granted)."""
+    """CPUs this process may run on: the affinity mask (what taskset or a binding scheduler
+    granted), and inside a SLURM job no more than its allocation, which clusters that do not
+    bind CPUs (TaskPlugin=task/none) leave out of the mask."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    allocated = slurm_cpus()
+    return min(cpus, allocated) if allocated else cpus
+
+
+def slurm_cpus() -> Optional[int]:
+    """CPUs of this task's SLURM allocation: SLURM_CPUS_PER_TASK, else the job's CPUs on this
+    node (SLURM_CPUS_ON_NODE) over its tasks on this node; None outside a SLURM job."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return None
+    per_task = _leading_int(os.environ.get("SLURM_CPUS_PER_TASK"))
+    if per_task:
+        return per_task
+    on_node = _leading_int(os.environ.get("SLURM_CPUS_ON_NODE"))
+    tasks = _leading_int(os.environ.get("SLURM_NTASKS_PER_NODE")
+                         or os.environ.get("SLURM_TASKS_PER_NODE")) or 1
+    return max(1, on_node // tasks) if on_node else None
+
+
+def _leading_int(value: Optional[str]) -> int:
+    """The number a SLURM variable starts with ("2(x3)" -> 2); 0 when there is none."""
+    digits = ""
+    for ch in (value or "").strip():
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits else 0
 
 
 def joblib_workers(n_jobs: int, cpus: int) -> int:

@@ -66,12 +66,27 @@ def _writable_dir_error(argv: list[str]) -> str | None:
     return None
 
 
+# Hydra's modes that cannot be combined with -m (it raises a ValueError with a traceback).
+SINGLE_RUN_FLAGS = ("-c", "--cfg", "-i", "--info", "-sc", "--shell-completion", "-r", "--run")
+
+
+def _mode_error(argv: list[str]) -> str | None:
+    """-m with --cfg/--info: Hydra prints one run's config only, and refuses the pair."""
+    flags = {a.split("=", 1)[0] for a in argv if a.startswith("-")}
+    clash = sorted(flags & set(SINGLE_RUN_FLAGS))
+    if not flags & {"-m", "--multirun"} or not clash:
+        return None
+    return (f"-m cannot be combined with {clash[0]}: it shows one run's config; drop -m and give "
+            "one value per swept key, e.g. regstudy train hydra/launcher=submitit_slurm "
+            "--cfg hydra")
+
+
 def main(argv: list[str]) -> None:
     """Entry point of `regstudy train ARGS`: checks what Hydra would fail on, then runs it."""
     from .search.syntax import command_line_error
 
     multirun = any(a in ("-m", "--multirun") for a in argv)
-    problem = command_line_error(argv) or _writable_dir_error(argv) or \
+    problem = _mode_error(argv) or command_line_error(argv) or _writable_dir_error(argv) or \
         added_key_problem(argv) or (sweep_problem(argv) if multirun else None)
     if problem:
         _fail(problem)

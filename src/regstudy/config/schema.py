@@ -142,7 +142,8 @@ class TrainerConfig:
     amp_init_scale: float = 65536.0
     log_every_n_steps: int = 100
     # torch intra-op threads (0 = auto: CPUs / parallel jobs under the joblib and submitit
-    # launchers, else OMP_NUM_THREADS, else every CPU; regstudy.threads.auto_threads).
+    # launchers, else OMP_NUM_THREADS, else every CPU (under SLURM: of the allocation);
+    # regstudy.threads.auto_threads).
     # The resolved number is recorded in metrics.json's config.
     threads: int = 0
     # Stop after this many optimizer steps in total (0 = no limit); for smoke runs.

@@ -20,9 +20,10 @@ HISTORY_FILE = "history.csv"
 
 
 class RunRecord:
-    def __init__(self, run_dir: Path, meta: Dict[str, Any]) -> None:
+    def __init__(self, run_dir: Path, meta: Dict[str, Any], earlier_s: float = 0.0) -> None:
+        """`earlier_s`: wall time spent before a resume, so `wall_time_s` counts the whole run."""
         self.run_dir = Path(run_dir)
-        self.start = time.time()
+        self.start = time.time() - earlier_s
         self.data: Dict[str, Any] = {"status": "running", "history": [], **meta}
         self.flush()
 

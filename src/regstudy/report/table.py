@@ -246,9 +246,10 @@ def _p_text(p: float) -> str:
 
 
 def _not_completed(row: pd.Series) -> str:
-    parts = [f"{row[st]} {st}" for st in STATUSES[1:] if row[st]]
+    """'1 interrupted, 2 failed': counts as integers (iterrows makes a mixed row all floats)."""
+    parts = [f"{int(row[st])} {st}" for st in STATUSES[1:] if row[st]]
     if row["other"]:
-        parts.append(f"{row['other']} other")
+        parts.append(f"{int(row['other'])} other")
     return ", ".join(parts)
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from ..provenance import source_commit
-from .spec import Study, StudyError
+from .process import say
+from .spec import LAUNCHER_KEYS, Study, StudyError
 
 QUOTED_STUDY_KEYS = ("study.space.", "study.arm_space.", "study.grid.values.")
-LAUNCHER_KEYS = ("hydra/launcher", "hydra.launcher")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Sequence
 
 from .estimate import Timing, cpu_seconds, measure, run_counts
-from .spec import Study, grid_arms
+from .spec import LAUNCHER_KEYS, Study, grid_arms
 
 
-def plan_lines(study: Study, root: Path) -> List[str]:
+def plan_lines(study: Study, root: Path, base: Sequence[str] = ()) -> List[str]:
+    """The plan; `base` is the runs' overrides, where a command-line launcher stays."""
     t = study.tune
     lines = [f"study {study.name} -> {root}", "arms (baseline first):"]
     for arm in study.arms:
@@ -30,7 +31,8 @@ def plan_lines(study: Study, root: Path) -> List[str]:
         for arm in grid_arms(study):
             grid = " ".join(f"{k}={v}" for k, v in arm.grid.items())
             lines.append(f"grid {arm.name}: {grid} (seeds {study.grid_seeds}, validation)")
-    lines.append("launcher: " + (" ".join(study.launcher) or "from the command line"))
+    launcher = study.launcher or [o for o in base if o.lstrip("+~").startswith(LAUNCHER_KEYS)]
+    lines.append("launcher: " + (" ".join(launcher) or "Hydra's default (one run after another)"))
     return lines + power_lines(study, root)
 
 
@@ -80,7 +82,7 @@ def _hours(seconds: float) -> str:
 def print_plan(study: Study, base: List[str], root: Path,
                timing_run: Callable[[List[str], List[str]], Timing] = measure) -> int:
     """Print the plan, then time a few steps of the heaviest arm and extrapolate."""
-    print("\n".join(plan_lines(study, root)))
+    print("\n".join(plan_lines(study, root, base)))
     counts = run_counts(study)
     for stage, c in counts.items():
         print(f"runs {stage}: {c['runs']} x at most {c['epochs']} epochs")

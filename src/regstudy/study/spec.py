@@ -13,6 +13,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+# Overrides that choose the launcher: given on the command line, they replace study.launcher.
+LAUNCHER_KEYS = ("hydra/launcher", "hydra.launcher")
+
 
 class StudyError(ValueError):
     """The study declaration or the command line is wrong; the message is one line."""

@@ -1,4 +1,5 @@
-"""Hydra callbacks of `regstudy train`: a thread budget per job, and the table at sweep end.
+"""Hydra callbacks of `regstudy train`: a thread budget per job, a check of the launcher's
+requeue settings, and the table at sweep end.
 
 Configured under `hydra.callbacks` in configs/train.yaml. Both import nothing heavy at
 module level: Hydra instantiates callbacks for every run, `--cfg job` included.
@@ -41,6 +42,28 @@ class ThreadBudget(Callback):
         os.environ[JOB_THREADS_ENV] = str(threads)   # train_run applies and records it
         log.info("torch threads for this job: %d (%d CPUs, launcher %s)", threads, cpus,
                  config.hydra.launcher.get("_target_", "?").rsplit(".", 1)[-1])
+
+
+def timeout_requeue_problem(launcher: Any) -> Optional[str]:
+    """Why SLURM time limits would not requeue under this `hydra.launcher` node, or None.
+    submitit counts a USR2 near the end of `timeout_min` (any USR2 when timeout_min <= 10) as a
+    time-out and requeues only `max_num_timeout` of them; the plugin's default is 0."""
+    if not str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
+        return None
+    if int(launcher.get("max_num_timeout") or 0) > 0:
+        return None
+    return ("hydra.launcher.max_num_timeout=0: a job that reaches its time limit "
+            f"(timeout_min={launcher.get('timeout_min')}) is not requeued and stops "
+            "`interrupted`; set hydra.launcher.max_num_timeout=5 or use hydra/launcher=slurm")
+
+
+class LauncherCheck(Callback):
+    """Warns once per sweep about launcher settings that lose work (SLURM time-outs)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        problem = timeout_requeue_problem(config.hydra.launcher)
+        if problem:
+            log.warning(problem)
 
 
 class SweepTable(Callback):

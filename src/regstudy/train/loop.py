@@ -198,6 +198,9 @@ class Loop:
                 break
             if self.stop and not last:
                 self._save(tally.partial())
+                log.warning("%s: checkpoint written inside epoch %d after step %d (batch %d of "
+                            "%d); the same command resumes from it", self.stop.name, epoch,
+                            self.st.step, tally.batches_done, self.progress.total)
                 self.progress.close()
                 self.stop.hand_over()
             if self._steps_spent():
@@ -328,6 +331,8 @@ class Loop:
 
     def _hand_over_if_asked(self) -> None:
         if self.stop:
+            log.warning("%s: checkpoint written after epoch %d (step %d); the same command "
+                        "resumes from it", self.stop.name, self.st.epoch, self.st.step)
             self.progress.close()
             self.stop.hand_over()
 

@@ -217,6 +217,7 @@ def _train_owned(cfg: DictConfig, run_dir: Path, overrides: List[str], config: D
     record = start_record(cfg, overrides, run_dir, model, data, device, resume)
     tb = TBLogger(run_dir / "tb" / parts.tb_name if parts.tb_name else run_dir / "tb")
     observers = run_observers(cfg, model, run_dir, tb, len(data.train), parts.wrap_observer)
+    stop.on_stop = lambda: record.finish("interrupted")   # before a hand-over to submitit
     loop = parts.loop_class(cfg, model, data, optimizer, scheduler, regularizers,
                             [*observers, *parts.extra_observers], device, checkpointer, stop)
     if resume is not None:
@@ -227,8 +228,7 @@ def _train_owned(cfg: DictConfig, run_dir: Path, overrides: List[str], config: D
             obs.on_train_end(result)
         finish(result, record, tb, model, data, cfg)
     except Exception as err:
-        record.finish("failed", error=f"{type(err).__name__}: {err}",
-                      traceback=traceback.format_exc(limit=20))
+        record_error(record, err, stopped=bool(stop))
         raise
     except BaseException:  # SIGTERM/SIGUSR2 hand-over, Ctrl-C: resumable from the checkpoint
         record.finish("interrupted")
@@ -236,6 +236,17 @@ def _train_owned(cfg: DictConfig, run_dir: Path, overrides: List[str], config: D
     finally:
         tb.close()
     return record.data
+
+
+def record_error(record: RunRecord, err: Exception, stopped: bool) -> None:
+    """`failed` with the error, or `interrupted` when a signal stopped the run and the hand-over
+    raised (submitit declining to requeue: "timed-out too many times"); the checkpoint is kept
+    either way, so re-running the command resumes it."""
+    error = f"{type(err).__name__}: {err}"
+    if stopped:
+        record.finish("interrupted", error=error)
+    else:
+        record.finish("failed", error=error, traceback=traceback.format_exc(limit=20))
 
 
 def previous_run(cfg: DictConfig, run_dir: Path, config: Dict[str, Any]
@@ -287,15 +298,31 @@ def start_record(cfg: DictConfig, overrides: List[str], run_dir: Path, model: nn
     meta.update(device=str(device), num_params=sum(p.numel() for p in model.parameters()),
                 train_size=len(data.train), val_size=len(data.val) if data.val else 0,
                 test_size=len(data.test))
+    earlier_s = 0.0
     if resume is not None:
-        meta.update(history=list(resume["state"].history), resumed_at_epoch=resume["state"].epoch)
-        log.info("resuming %s from its checkpoint after epoch %d (step %d)", run_dir,
-                 resume["state"].epoch, resume["state"].step)
+        state = resume["state"]
+        meta.update(history=list(state.history), resumed_at_epoch=state.epoch)
+        earlier_s = earlier_wall_seconds(run_dir, state)
+        where = (f"inside epoch {state.epoch + 1} (step {state.step}, batch "
+                 f"{state.partial['batches_done']})" if state.partial else
+                 f"after epoch {state.epoch} (step {state.step})")
+        log.info("resuming %s from its checkpoint %s", run_dir, where)
     log.info("%s on %s (%d params) on %s, %d torch threads: %d train / %d val / %d test images",
              cfg.model.name, cfg.dataset.name, meta["num_params"], device, cfg.trainer.threads,
              meta["train_size"], meta["val_size"], meta["test_size"])
     run_dir.mkdir(parents=True, exist_ok=True)   # Hydra made it; a direct caller may not have
-    return RunRecord(run_dir, meta)
+    return RunRecord(run_dir, meta, earlier_s=earlier_s)
+
+
+def earlier_wall_seconds(run_dir: Path, state: TrainState) -> float:
+    """Wall time the run spent before this resume: the interrupted record's `wall_time_s`, and
+    never less than the training time the checkpoint holds (a SIGKILL can outrun the record)."""
+    trained = state.train_seconds + (state.partial or {}).get("elapsed", 0.0)
+    try:
+        stored = float(json.loads((run_dir / METRICS_FILE).read_text()).get("wall_time_s") or 0)
+    except (OSError, ValueError, TypeError):
+        stored = 0.0
+    return max(stored, trained)
 
 
 def run_observers(cfg: DictConfig, model: nn.Module, run_dir: Path, tb: TBLogger,
