@@ -106,7 +106,8 @@ def one_run(overrides: List[str], workdir: Path) -> Dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--subset", type=int, default=20000, help="training images (0: all but the 1,000 held out for validation)")
+    ap.add_argument("--subset", type=int, default=20000,
+                    help="training images (0: all but the 1,000 held out for validation)")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: least noise)")

@@ -35,9 +35,8 @@ LR, MOMENTUM = 0.05, 0.9   # regstudy's default SGD
 
 def lenet_copies(count: int, device: torch.device, seed: int = 0) -> List[nn.Module]:
     """`count` LeNet5s as regstudy builds them (default config), copy i initialized from seed+i."""
-    from regstudy.models import build_model
-
     from regstudy.config.compose import compose
+    from regstudy.models import build_model
 
     model_cfg = compose(["model=lenet5"]).model
     models = []

@@ -38,7 +38,7 @@ class Clock:
     def __init__(self, device: torch.device) -> None:
         self.device, self.seconds = device, 0.0
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         sync(self.device)
         self._t = time.perf_counter()
         return self

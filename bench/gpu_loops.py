@@ -55,8 +55,8 @@ def config_for(model: str, amp: str, channels_last: bool, loop: str, batch: int,
 def _regstudy_rep(cfg, data, device: torch.device, steps: int, workdir: Path) -> Dict[str, float]:
     """One `Loop.run` of `steps` steps on a fresh model; the run's own observers are built as
     `train_run` builds them."""
-    from regstudy.record.tensorboard import TBLogger
     from regstudy.diagnostics.observers import build_observers
+    from regstudy.record.tensorboard import TBLogger
     from regstudy.train.loop import Loop
     from regstudy.train.optim import build_optimizer
     from regstudy.train.run import build_checked

@@ -95,11 +95,11 @@ class Span:
     cpu_seconds: float = 0.0
     minflt: int = 0
 
-    def start(self) -> "Span":
+    def start(self) -> Span:
         self._t, self._c, self._f = time.perf_counter(), cpu_seconds(), minor_faults()
         return self
 
-    def stop(self) -> "Span":
+    def stop(self) -> Span:
         self.seconds += time.perf_counter() - self._t
         self.cpu_seconds += cpu_seconds() - self._c
         self.minflt += minor_faults() - self._f

@@ -30,9 +30,9 @@ from typing import Callable, Dict, Tuple
 import pandas as pd
 import torch
 
+from regstudy.config.compose import compose
 from regstudy.config.validate import check
 from regstudy.data.specs import get_spec
-from regstudy.config.compose import compose
 from regstudy.diagnostics.zsq import ZSquared
 from regstudy.models import build_model
 from regstudy.regularizers import build_regularizers

@@ -95,7 +95,8 @@ def main() -> None:
              "Fake-but-valid records: 4 arms, 20 epochs each with losses, accuracies, <z²> and "
              "gradient flow over 12 layers; one failed and one diverged run. Wall time of the "
              "whole command as a subprocess (Python start-up, imports, reading, figures, "
-             "writing).", "", "| runs | wall time, s (median) | min–max, s | CPU time, s (median) | page size |",
+             "writing).", "",
+             "| runs | wall time, s (median) | min–max, s | CPU time, s (median) | page size |",
              "|---:|---:|---:|---:|---:|"]
     with tempfile.TemporaryDirectory() as tmp:
         for n in sorted({50, args.runs}):

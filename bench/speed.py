@@ -304,9 +304,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    from bench.workload import build_workload
     from bench.report import check_targets, compile_cost, markdown, ratios, summarize
     from bench.startup import startup_section
+    from bench.workload import build_workload
 
     def say(msg: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

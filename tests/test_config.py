@@ -238,8 +238,12 @@ def test_implementations_have_exactly_the_allowed_values():
 
     from regstudy.config import choices
     from regstudy.models import layers
-    from regstudy.train.optim import (available_optimizers, available_schedules, build_optimizer,
-                                      build_scheduler)
+    from regstudy.train.optim import (
+        available_optimizers,
+        available_schedules,
+        build_optimizer,
+        build_scheduler,
+    )
 
     assert set(layers._activation_factories(0.01)) == set(choices.ACTIVATIONS)
     assert set(available_optimizers()) == set(choices.OPTIMIZERS)

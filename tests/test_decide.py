@@ -14,8 +14,16 @@ from scipy import stats as sps
 
 from regstudy.report.compare import PAIRED, WELCH, compare, paired, welch
 from regstudy.report.power import mde, seeds_needed
-from regstudy.report.sequential import (BETTER, EQUIVALENT, OPEN, UNDECIDED, Plan, decide,
-                                        nominal_levels, simulate)
+from regstudy.report.sequential import (
+    BETTER,
+    EQUIVALENT,
+    OPEN,
+    UNDECIDED,
+    Plan,
+    decide,
+    nominal_levels,
+    simulate,
+)
 from regstudy.study.command import load
 from regstudy.study.decisions import arm_values, final_decisions, judge_claims, next_seeds
 

@@ -116,7 +116,8 @@ def drive(net, observers, steps_per_epoch: int, epochs: int):
     rows, direct = [], {}
     for step in range(1, steps_per_epoch * epochs + 1):
         outputs = []
-        handle = net[2].act.register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
+        handle = net[2].act.register_forward_hook(
+            lambda m, i, o, outputs=outputs: outputs.append(o.detach()))
         want = any(o.wants_sites(step) for o in observers)
         with record_sites(net, want) as rec:
             loss = F.cross_entropy(net(torch.randn(16, 1, 8, 8, generator=gen)),

@@ -55,7 +55,8 @@ def test_cuda_tests_are_collected_and_skipped_without_cuda(rehearsal):
     _, _, data = rehearsal
     tests = data["cuda_tests"]["tests"]
     names = {t["name"].split("[")[0] for t in tests}
-    assert {"test_amp_trains_and_learns", "test_fp16_overflow_is_skipped_by_the_scaler_and_the_run_still_learns",
+    assert {"test_amp_trains_and_learns",
+            "test_fp16_overflow_is_skipped_by_the_scaler_and_the_run_still_learns",
             "test_channels_last_and_cudnn_benchmark_give_the_same_accuracy",
             "test_kill_and_resume_on_cuda_is_bit_identical", "test_divergence_on_cuda_is_recorded",
             "test_device_auto_picks_the_gpu"} <= names

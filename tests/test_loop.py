@@ -67,7 +67,8 @@ def test_thread_count_is_recorded_and_reproduces_bit_for_bit(tmp_path):
     for name in ("a", "b"):
         records.append(train_run(_cfg("trainer.threads=1", "reg=dropout"), tmp_path / name, []))
     assert records[0]["config"]["trainer"]["threads"] == 1
-    strip = lambda m: [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in m["history"]]
+    def strip(m):
+        return [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in m["history"]]
     assert strip(records[0]) == strip(records[1])
     assert records[0]["test_loss"] == records[1]["test_loss"]
     auto = train_run(_cfg("trainer.threads=0", "trainer.max_steps=2"), tmp_path / "auto", [])

@@ -7,7 +7,7 @@ overrides a user would type, then `build_model` with the regularizers' architect
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache
 from typing import List, Tuple
 
 import pytest
@@ -38,7 +38,7 @@ NORM_REGS = {"none": ["model.norm=none"], "bn_before_act": ["reg=bn_before_relu"
 SMALL = {"resnet18": ["model.width=8", "model.blocks_per_stage=1"]}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compose(overrides: Tuple[str, ...]):
     return compose(overrides)
 

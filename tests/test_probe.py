@@ -17,8 +17,13 @@ import torch
 from scipy import integrate, stats
 
 from regstudy.diagnostics import theory
-from regstudy.diagnostics.probe import (dropout_check, init_check, layer_table, plain_relu_mlp,
-                                        variance_shift_check)
+from regstudy.diagnostics.probe import (
+    dropout_check,
+    init_check,
+    layer_table,
+    plain_relu_mlp,
+    variance_shift_check,
+)
 from regstudy.probe_app import main as probe_main
 
 from .conftest import cli_in_process

@@ -5,14 +5,13 @@ a directory with no runs is a one-line error; the search history from a C2 searc
 from __future__ import annotations
 
 import json
-from html import unescape
 import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from .conftest import run_cli
 from .report_runs import history, write_record, write_study

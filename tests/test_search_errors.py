@@ -80,8 +80,7 @@ def test_study_with_another_space_is_refused(tmp_path):
 
 
 def test_sweep_syntax_maps_to_distributions():
-    from optuna.distributions import (CategoricalDistribution, FloatDistribution,
-                                      IntDistribution)
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     space = parse_space(["a=tag(log, interval(1e-6, 1e-1))", "b=int(interval(1, 9))",
                          "c=choice(sgd, adam)", "d=0.1,0.3", "e=range(2, 11, 3)",

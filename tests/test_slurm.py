@@ -8,13 +8,11 @@ tests are skipped otherwise. Run them alone with `pytest -m slurm`."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
 
 import pytest
 import torch
@@ -131,7 +129,8 @@ def finish_and_compare(env, sweep_dir: Path, proc: subprocess.Popen, tmp_path: P
 
 def same_run(a: Path, b: Path) -> None:
     ma, mb = read_metrics(a), read_metrics(b)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in rows]
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in rows]
     assert strip(ma["history"]) == strip(mb["history"])
     for key in ("test_acc", "test_loss", "last_test_acc", "best_epoch", "steps"):
         assert ma[key] == mb[key], key

@@ -40,7 +40,8 @@ def group_members(pgid: int) -> List[int]:
 STUBBORN = """
 import signal, subprocess, sys, time
 subprocess.Popen([sys.executable, "-c",
-    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('grandchild' + ' ready', flush=True); time.sleep(600)"])
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('grandchild' + ' ready', flush=True); time.sleep(600)"])
 time.sleep(600)
 """
 

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from regstudy.paths import config_dir
 from regstudy.study.arms import ablation_arms, arm_node, write_arm
 from regstudy.study.command import load, main, quote_spaces
 from regstudy.study.commands import final_overrides, grid_overrides, tune_overrides
 from regstudy.study.compose import Composer
 from regstudy.study.estimate import Timing, cpu_seconds, run_counts
 from regstudy.study.plan_text import print_plan
-from regstudy.study.spec import Arm, StudyError, read_study
+from regstudy.study.spec import Arm
 
 from .conftest import REPO, read_metrics
 

@@ -18,7 +18,7 @@ def test_a_launcher_that_is_not_installed_stops_the_dry_run(tmp_path, capsys):
 
 def test_the_default_launcher_and_the_sweeper_load():
     from regstudy.study.command import load
-    from regstudy.study.plugins import plugin_error, planned
+    from regstudy.study.plugins import planned, plugin_error
 
     study, base, _ = load(["experiment=psp_mnist"])
     assert "hydra/launcher=joblib" in planned(study, base)

@@ -109,7 +109,7 @@ def test_runs_that_did_not_complete_are_listed_not_dropped(sweep):
     assert "10 runs (7 completed, 1 failed, 1 diverged, 1 running)" in text
     assert "1 diverged, 1 failed, 1 running" in text            # the l2 row's count column
     for job, words in ((7, "failed"), (8, "diverged"), (9, "running")):
-        line = next(l for l in text.splitlines() if l.startswith(f"- {words}:"))
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"- {words}:"))
         assert line.split(": ", 1)[1].startswith(str((sweep / str(job)).resolve()))
     assert "RuntimeError: boom" in text and "trace" not in text  # first line of the error only
     assert "loss non-finite at epoch 1 step 5" in text

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
-from pathlib import Path
 
 import pytest
 
@@ -79,7 +77,8 @@ def test_same_seed_same_numbers(tmp_path):
         res = cli_in_process(["train", *TINY, "reg=[l2,dropout]", seed, f"hydra.run.dir={tmp_path / name}"])
         assert res.returncode == 0, res.stderr[-2000:]
         records.append(read_metrics(tmp_path / name))
-    strip = lambda m: [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in m["history"]]
+    def strip(m):
+        return [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in m["history"]]
     assert strip(records[0]) == strip(records[1])
     assert records[0]["test_acc"] == records[1]["test_acc"]
     assert records[0]["test_loss"] == records[1]["test_loss"]

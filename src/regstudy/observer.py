@@ -31,14 +31,14 @@ class Observer:
         """True to receive this training step's activation sites in `after_backward`."""
         return False
 
-    def after_backward(self, step: int, model: "nn.Module", rec: Any) -> None:
+    def after_backward(self, step: int, model: nn.Module, rec: Any) -> None:
         """Called after each backward pass, before the optimizer step (gradients are true)."""
 
     def wants_eval_sites(self, split: str) -> bool:
         """True to receive each evaluation batch's activation sites of `split` via `on_eval`."""
         return False
 
-    def on_eval(self, split: str, model: "nn.Module", rec: Any) -> None:
+    def on_eval(self, split: str, model: nn.Module, rec: Any) -> None:
         pass
 
     def epoch_summary(self, epoch: int, step: int) -> Dict[str, Any]:

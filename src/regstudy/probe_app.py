@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, List, Tuple
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .config.schema import ProbeConfig
 from .config.choices import INITS
+from .config.schema import ProbeConfig
 
 if TYPE_CHECKING:  # torch is imported only once the options are known to be valid
     import torch
@@ -100,15 +100,15 @@ def compose_train_config(overrides: List[str]) -> DictConfig:
         raise ProbeError(composition_line(err) or str(err).strip()) from None
 
 
-def probe_model(cfg: DictConfig, opts: DictConfig, gen: "torch.Generator") -> "Check":
+def probe_model(cfg: DictConfig, opts: DictConfig, gen: torch.Generator) -> Check:
     """Build the configured model exactly as training would and trace a few batches."""
     import torch
 
     from .data.datamodule import load_data
     from .data.decode import DataNotFoundError
     from .data.specs import get_spec
-    from .train.run import RunAborted, arch_options, build_checked, prepare
     from .diagnostics.probe import model_check
+    from .train.run import RunAborted, arch_options, build_checked, prepare
 
     spec = get_spec(cfg.dataset.name)
     try:
@@ -134,7 +134,7 @@ def probe_model(cfg: DictConfig, opts: DictConfig, gen: "torch.Generator") -> "C
     return model_check(model, batches, title)
 
 
-def run_checks(cfg: DictConfig, opts: DictConfig) -> List["Check"]:
+def run_checks(cfg: DictConfig, opts: DictConfig) -> List[Check]:
     import torch
 
     from .diagnostics.probe import dropout_check, init_check, variance_shift_check
@@ -162,9 +162,9 @@ def main(argv: List[str]) -> int:
     try:
         opts = probe_options(probe_args)
         cfg = compose_train_config(overrides)
+        from .diagnostics.probe import format_check
         from .report.plots import probe_figure, save_figure
         from .train.runtime import seed_everything
-        from .diagnostics.probe import format_check
 
         seed_everything(cfg.seed, False)
         checks = run_checks(cfg, opts)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Optional
 
-
 JOB_THREADS_ENV = "REGSTUDY_JOB_THREADS"   # a parallel launcher's per-job budget (ThreadBudget)
 
 

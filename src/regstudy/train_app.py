@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -17,10 +18,17 @@ from omegaconf import DictConfig
 from .config.errors import added_key_problem, composition_line, sweep_problem
 from .config.schema import register_configs
 from .paths import config_dir
-from .search.config import register_plugin
 from .record.lock import LEASE_FILE, LOCK_FILE
-from .sweep.jobs import (JobLines, PoolWorker, continue_command, is_multirun,
-                         link_latest, unlink_latest, user_set_run_dir)
+from .search.config import register_plugin
+from .sweep.jobs import (
+    JobLines,
+    PoolWorker,
+    continue_command,
+    is_multirun,
+    link_latest,
+    unlink_latest,
+    user_set_run_dir,
+)
 from .sweep.stop import SweepStop
 
 register_configs()
@@ -121,7 +129,7 @@ def _run_reporting_composition_errors() -> None:
         line = None if getattr(err, TASK_ERROR, False) else composition_line(err)
         _restore_env("HYDRA_FULL_ERROR", user_full)
         if user_full == "1" or line is None:
-            run_and_report(lambda: _reraise(err))   # Hydra's own report (exit 1)
+            run_and_report(functools.partial(_reraise, err))   # Hydra's own report (exit 1)
         _fail(line)
     finally:
         _restore_env("HYDRA_FULL_ERROR", user_full)
@@ -189,7 +197,7 @@ def train(cfg: DictConfig) -> float | None:
     except Exception as err:   # the run's own failure: Hydra reports it, never as a config error
         setattr(err, TASK_ERROR, True)
         raise
-    except (KeyboardInterrupt, SystemExit) as err:
+    except (KeyboardInterrupt, SystemExit):
         kept = "keeps its checkpoint" if (run_dir / "checkpoint.pt").is_file() else \
             "has no checkpoint yet (it starts from the beginning)"
         log.error("interrupted; %s %s. Continue with: %s", run_dir, kept,

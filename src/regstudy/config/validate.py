@@ -7,8 +7,18 @@ from __future__ import annotations
 
 from typing import List
 
-from .choices import (ACTIVATIONS, AMP, DROPOUT_PLACES, INITS, L2_MODES, NORMS, OPTIMIZERS,
-                      PROGRESS, PSP_REDUCTIONS, SCHEDULES)
+from .choices import (
+    ACTIVATIONS,
+    AMP,
+    DROPOUT_PLACES,
+    INITS,
+    L2_MODES,
+    NORMS,
+    OPTIMIZERS,
+    PROGRESS,
+    PSP_REDUCTIONS,
+    SCHEDULES,
+)
 
 
 class ConfigError(ValueError):

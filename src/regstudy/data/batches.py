@@ -23,7 +23,7 @@ class Normalizer:
     shift: torch.Tensor   # 1 x C x 1 x 1
 
     @classmethod
-    def create(cls, mean, std, device) -> "Normalizer":
+    def create(cls, mean, std, device) -> Normalizer:
         m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
         s = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
         return cls(1.0 / (255.0 * s), -m / s)

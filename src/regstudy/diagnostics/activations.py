@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from ..models.sites import ActSite, SiteRecord, site_modules
-from ..record.tensorboard import TBLogger
 from ..observer import Observer
+from ..record.tensorboard import TBLogger
 from .buffer import StatsBuffer
 from .schedule import RecordSchedule
 

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from ..models.sites import SiteRecord
+from ..observer import Observer
 from ..record.tensorboard import TBLogger
 from ..report.plots import GradFlowSeries, gradflow_figure, save_figure
-from ..observer import Observer
 from .buffer import StatsBuffer
 from .schedule import RecordSchedule
 

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ..models.sites import SiteRecord
-from ..regularizers.psp import accumulation_dtype
 from ..observer import Observer
+from ..regularizers.psp import accumulation_dtype
 
 
 def unique_names(names: List[str]) -> List[str]:

@@ -17,7 +17,6 @@ from ..config.choices import INIT_SCHEMES, NORMS
 from .sites import ActSite
 
 
-
 class ScaledTanh(nn.Module):
     """LeCun's recommended sigmoid: 1.7159 * tanh(2x/3), so that f(+-1) = +-1."""
 

@@ -72,7 +72,7 @@ class RunLock:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.acquire()
         return self
 

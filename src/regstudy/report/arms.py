@@ -15,9 +15,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-
 from .runs import METRICS_FILE
-from .table import DEFAULT_LABEL   # a key some runs override and this one does not
+from .table import DEFAULT_LABEL  # a key some runs override and this one does not
 
 
 @dataclass

@@ -9,8 +9,7 @@ from typing import Iterable, List, Optional
 
 from .runs import METRICS, NoRunsError, load_runs
 from .search_table import is_search_dir, render_search
-from .table import (DISPLAY, BaselineError, parse_baseline, summarize, to_csv, to_latex,
-                    to_markdown)
+from .table import DISPLAY, BaselineError, parse_baseline, summarize, to_csv, to_latex, to_markdown
 
 FORMATS = {"markdown": to_markdown, "csv": to_csv, "latex": to_latex}
 

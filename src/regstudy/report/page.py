@@ -22,8 +22,16 @@ from .runs import load_runs
 from .search import find_searches, read_search
 from .study_facts import commands, environment
 from .study_plots import LEARNING, ZSQ, banded_figure, pareto_figure, search_figure
-from .table import (DISPLAY, BaselineError, Table, display_frame, notes, parse_baseline,
-                    summarize, to_csv)
+from .table import (
+    DISPLAY,
+    BaselineError,
+    Table,
+    display_frame,
+    notes,
+    parse_baseline,
+    summarize,
+    to_csv,
+)
 
 TB_DIR = "tb"   # the TensorBoard folder of a run directory
 

@@ -28,7 +28,7 @@ class GradFlowSeries:
     max: List[float]
 
     @classmethod
-    def from_record(cls, label: str, record: Mapping[str, Any]) -> "GradFlowSeries":
+    def from_record(cls, label: str, record: Mapping[str, Any]) -> GradFlowSeries:
         """From a metrics.json history entry {"step", "mean": {layer: v}, "max": {layer: v}}."""
         layers = list(record["mean"])
         return cls(label, layers, [record["mean"][n] for n in layers],

@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterable, List
 
 import pandas as pd
 
-from ..record.plan import PLAN_FILE, read_plan   # every job of a sweep, written before the first
+from ..record.plan import PLAN_FILE, read_plan  # every job of a sweep, written before the first
 
 METRICS_FILE = "metrics.json"
 OVERRIDES_FILE = ".hydra/overrides.yaml"  # written by Hydra before the job starts

@@ -68,8 +68,9 @@ def nominal_levels(fractions: Tuple[float, ...], alpha: float, kind: str = "obf"
             bounds.append(math.inf)
             continue
 
-        def excess(b: float, k: int = k) -> float:
-            return previous_inside - _inside(bounds + [b], cov[:k + 1, :k + 1]) - target
+        def excess(b: float, k: int = k, inside: float = previous_inside,
+                   target: float = target) -> float:
+            return inside - _inside(bounds + [b], cov[:k + 1, :k + 1]) - target
 
         b = brentq(excess, 0.0, 40.0, xtol=1e-5) if excess(40.0) < 0 else 40.0
         bounds.append(b)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Dict, List, Sequence, Tuple
 
 from .errors import SearchError
@@ -246,8 +246,7 @@ def suggest(trial, param: Param) -> Any:
 
 def distribution(param: Param):
     """The Optuna distribution of one parameter (imports optuna)."""
-    from optuna.distributions import (CategoricalDistribution, FloatDistribution,
-                                      IntDistribution)
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     if param.kind == "categorical":
         return CategoricalDistribution(list(param.choices))

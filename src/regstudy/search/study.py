@@ -127,7 +127,7 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         if self.interval:
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()

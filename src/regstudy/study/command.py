@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from ..provenance import source_commit
-from .process import say
 from .spec import LAUNCHER_KEYS, Study, StudyError
 
 QUOTED_STUDY_KEYS = ("study.space.", "study.arm_space.", "study.grid.values.")
@@ -77,11 +76,10 @@ def quote_spaces(overrides: List[str]) -> List[str]:
 
 def load(overrides: List[str]) -> Tuple[Study, List[str], Any]:
     """The checked study, the overrides its runs get, and the composed config."""
+    from ..config.errors import added_key_problem, composition_line
     from ..paths import config_dir
     from .compose import Composer
     from .spec import read_study
-
-    from ..config.errors import added_key_problem, composition_line
 
     study_ov, base = split_overrides(overrides)
     composable = [o for o in base if not o.lstrip("+~").startswith("hydra")]
@@ -147,8 +145,14 @@ def run_study(study: Study, base: List[str], root: Path, command: str) -> Dict[s
     """The three stages into `root`; returns what study.json holds."""
     from .compose import Composer
     from .stages import Layout, run_final, run_grid, run_sequential, run_tuning, write_arms
-    from .summary import (arm_entry, grid_summary, verdicts, write_report, write_summary,
-                          write_tables)
+    from .summary import (
+        arm_entry,
+        grid_summary,
+        verdicts,
+        write_report,
+        write_summary,
+        write_tables,
+    )
 
     layout, started = Layout(root), time.time()
     root.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ class Composer:
         self._stack = ExitStack()
         self._cache: Dict[Tuple[str, ...], DictConfig] = {}
 
-    def __enter__(self) -> "Composer":
+    def __enter__(self) -> Composer:
         self._stack.enter_context(hydra_configs(job_name="study"))
         return self
 

@@ -11,10 +11,18 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
-from ..report.compare import PAIRED, Comparison, compare
+from ..report.compare import Comparison, compare
 from ..report.power import mde, seeds_needed
-from ..report.sequential import (BETTER, EQUIVALENT, OPEN, UNDECIDED, WORSE, ArmDecision, Plan,
-                                 decide)
+from ..report.sequential import (
+    BETTER,
+    EQUIVALENT,
+    OPEN,
+    UNDECIDED,
+    WORSE,
+    ArmDecision,
+    Plan,
+    decide,
+)
 from ..report.stats import holm
 from ..report.table import DISPLAY
 from .spec import Claim, Study

@@ -14,8 +14,14 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ..record.plan import read_plan
 from .arms import SEARCH_FILE, ablation_arms, arm_node, best_combination, read_search, write_arm
-from .commands import (ARM_GROUP, final_overrides, grid_overrides, grid_size, train_argv,
-                       tune_overrides)
+from .commands import (
+    ARM_GROUP,
+    final_overrides,
+    grid_overrides,
+    grid_size,
+    train_argv,
+    tune_overrides,
+)
 from .compose import Composer
 from .process import run_logged, say, warn
 from .spec import Arm, Study, StudyError, grid_arms

@@ -246,7 +246,8 @@ def decisions_markdown(doc: Dict[str, Any]) -> List[str]:
              "| seeds for sesoi |", "|---|---|---|---|---|---|---|---|---|---|"]
     for arm, d in (doc.get("decisions") or {}).items():
         lo, hi = (d.get("interval") or [None, None])
-        lines.append(f"| {arm} vs {doc.get('baseline')} | {d['decision']} | {d.get('look') or ''} | {d.get('n', '')} | "
+        lines.append(f"| {arm} vs {doc.get('baseline')} | {d['decision']} | "
+                     f"{d.get('look') or ''} | {d.get('n', '')} | "
                      f"{_fmt_num(d.get('diff'), 3, True)} | [{_fmt_num(lo, 3, True)}, "
                      f"{_fmt_num(hi, 3, True)}] | {_p(d.get('p'))} | {_p(d.get('level'))} | "
                      f"{_fmt_num(d.get('mde_80'), 3)} | {d.get('seeds_for_sesoi') or ''} |")

@@ -16,8 +16,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from ..record.plan import read_plan, write_plan
-from .plan import planned_jobs
 from ..threads import JOB_THREADS_ENV, available_cpus, threads_per_job
+from .plan import planned_jobs
 
 log = logging.getLogger("regstudy")
 

@@ -45,7 +45,7 @@ class JobLines:
         self.filter = _JobPrefix(f"[job {hc.job.num}] ") if is_multirun(hc) else None
         self.handlers: List[logging.Handler] = []
 
-    def install(self) -> "JobLines":
+    def install(self) -> JobLines:
         if self.filter is not None:
             self.handlers = list(logging.getLogger().handlers)
             for handler in self.handlers:

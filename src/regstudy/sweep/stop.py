@@ -114,7 +114,7 @@ class SweepStop:
         self.previous: Dict[int, Any] = {}
         self.stopping = False
 
-    def install(self) -> "SweepStop":
+    def install(self) -> SweepStop:
         for sig in STOP_SIGNALS:
             self.previous[sig] = signal.signal(sig, self._handle)
         return self

@@ -5,7 +5,8 @@ every run in the process, so a sweep can be killed inside its second job);
 `REGSTUDY_FAULT=step:37:TERM` sends SIGTERM instead (a graceful stop);
 `REGSTUDY_FAULT=checkpoint_write:2` SIGKILLs it in the middle of writing the 2nd checkpoint
 (after the temporary file is written, before the rename); `REGSTUDY_FAULT=start:1:TERM`
-signals the first run while it starts (directory locked, before its data is loaded). Unset, this costs one comparison.
+signals the first run while it starts (directory locked, before its data is loaded). Unset,
+this costs one comparison.
 """
 
 from __future__ import annotations

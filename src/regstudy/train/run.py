@@ -27,11 +27,18 @@ from ..record.lock import RunLock
 from ..record.metrics import METRICS_FILE, RunRecord
 from ..record.tensorboard import TBLogger
 from ..regularizers import Regularizer, build_regularizers
-from .checkpoint import (CHECKPOINT_FILE, CheckpointError, config_differences, config_fingerprint,
-                         load_checkpoint,
-                         load_scheduler_state, save_checkpoint, scheduler_state)
-from .loop import Checkpointer, Loop, LoopResult, TrainState, final_test
+from .checkpoint import (
+    CHECKPOINT_FILE,
+    CheckpointError,
+    config_differences,
+    config_fingerprint,
+    load_checkpoint,
+    load_scheduler_state,
+    save_checkpoint,
+    scheduler_state,
+)
 from .faults import maybe_fail
+from .loop import Checkpointer, Loop, LoopResult, TrainState, final_test
 from .optim import build_optimizer, build_scheduler
 from .runtime import DeviceError, apply_threads, pick_device, seed_everything, tune_malloc
 from .signals import StopRequest

@@ -61,7 +61,7 @@ class StopRequest:
         self.wait_s = requeue_wait_s() if wait_s is None else wait_s
         self.job_ending = job_ending
 
-    def install(self) -> "StopRequest":
+    def install(self) -> StopRequest:
         try:
             for sig in SIGNALS:
                 self.previous[sig] = signal.signal(sig, self._handle)
