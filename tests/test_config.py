@@ -117,7 +117,7 @@ def test_cli_unknown_model_lists_options(tmp_path):
     (["++reg.l2.strengthh=1"], "reg.l2.strengthh is not a key of reg.l2; allowed keys:"),
     (["reg=nosuch"], "reg=nosuch is not an option of reg; choose one of: bn_after_relu"),
     (["-m", "seed=0,1", "model=lenet5,nosuchmodel"], "model=nosuchmodel is not an option"),
-    (["trainer.epochs=[1"], "trainer.epochs=[1: no viable alternative"),
+    (["trainer.epochs=[1"], "trainer.epochs=[1': no viable alternative"),
 ])
 def test_every_composition_error_is_one_line_exit_2(tmp_path, args, message):
     """Unknown options, wrong types and unknown keys (with + too) stop before anything runs."""

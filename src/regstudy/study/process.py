@@ -66,8 +66,29 @@ def _end_group(pgid: int, grace_s: float = END_GRACE_S) -> None:
             time.sleep(0.1)
             os.killpg(pgid, 0)   # ProcessLookupError once the group is empty
         os.killpg(pgid, signal.SIGKILL)
+        _wait_gone(pgid, 5.0)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _wait_gone(pgid: int, timeout_s: float) -> None:
+    """SIGKILL is delivered asynchronously: return once no live process is left in the group
+    (a killed process that nobody reaps yet is a zombie and no longer counts)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _live_members(pgid):
+        time.sleep(0.05)
+
+
+def _live_members(pgid: int) -> bool:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def say(message: str) -> None:

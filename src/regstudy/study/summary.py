@@ -263,7 +263,8 @@ def claims_markdown(doc: Dict[str, Any]) -> List[str]:
     if not doc.get("claims"):
         return []
     lines = ["", "## The source's claims, judged by this study", "",
-             "| claim | verdict | comparison | diff | interval | p (Holm) | MDE (80%) | "
+             "| claim | verdict | comparison | diff | interval | p (Holm; a decision: its look's p) "
+             "| MDE (80%) | "
              "seeds for sesoi |", "|---|---|---|---|---|---|---|---|"]
     for c in doc["claims"]:
         for i, cmp in enumerate(c["comparisons"]):
