@@ -8,32 +8,14 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import List
 
 import pytest
 
 from regstudy.study.process import run_logged
-from regstudy.sweep.stop import descendants
+from regstudy.sweep.stop import descendants, group_members
 
 from .conftest import REPO, read_metrics
-
-
-def group_members(pgid: int) -> List[int]:
-    """Live (non-zombie) processes whose process group is `pgid`."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            out.append(int(entry.name))
-    return out
-
 
 # A stage's child that leaves a grandchild behind which ignores SIGTERM (as a pool worker busy
 # in a step, or an idle one that swallowed the signal, would stay).

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -74,26 +73,8 @@ def _end_group(pgid: int, grace_s: float = END_GRACE_S) -> None:
 def _wait_gone(pgid: int, timeout_s: float) -> None:
     """SIGKILL is delivered asynchronously: return once no live process is left in the group
     (a killed process that nobody reaps yet is a zombie and no longer counts)."""
+    from ..sweep.stop import group_members
+
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _live_members(pgid):
+    while time.monotonic() < deadline and group_members(pgid):
         time.sleep(0.05)
-
-
-def _live_members(pgid: int) -> bool:
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2:].split()
-        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
-            return True
-    return False
-
-
-def say(message: str) -> None:
-    print(f"regstudy study: {message}", flush=True)
-
-
-def warn(message: str) -> None:
-    print(f"regstudy study: warning: {message}", file=sys.stderr, flush=True)

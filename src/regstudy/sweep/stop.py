@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Set
+from typing import Any, Dict, List, Set, Tuple
 
 log = logging.getLogger("regstudy")
 
@@ -26,9 +26,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACE_S = 60.0
 
 
-def _parents() -> Dict[int, int]:
-    """pid -> parent pid of every process visible in /proc."""
-    out: Dict[int, int] = {}
+def live_processes() -> Dict[int, Tuple[int, int]]:
+    """pid -> (parent pid, process group) of every live process visible in /proc."""
+    out: Dict[int, Tuple[int, int]] = {}
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
         if not entry.name.isdigit():
             continue
@@ -37,9 +37,19 @@ def _parents() -> Dict[int, int]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()   # after "pid (comm) "
-        if fields[0] != "Z":                            # a zombie is gone already
-            out[int(entry.name)] = int(fields[1])
+        if fields[0] not in ("Z", "X"):                 # a zombie is gone already
+            out[int(entry.name)] = (int(fields[1]), int(fields[2]))
     return out
+
+
+def _parents() -> Dict[int, int]:
+    """pid -> parent pid of every live process."""
+    return {pid: ppid for pid, (ppid, _) in live_processes().items()}
+
+
+def group_members(pgid: int) -> List[int]:
+    """Live processes whose process group is `pgid`."""
+    return [pid for pid, (_, group) in live_processes().items() if group == pgid]
 
 
 def descendants(pid: int) -> List[int]:
