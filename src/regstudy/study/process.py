@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -78,3 +79,11 @@ def _wait_gone(pgid: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and group_members(pgid):
         time.sleep(0.05)
+
+
+def say(message: str) -> None:
+    print(f"regstudy study: {message}", flush=True)
+
+
+def warn(message: str) -> None:
+    print(f"regstudy study: warning: {message}", file=sys.stderr, flush=True)
