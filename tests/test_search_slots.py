@@ -25,7 +25,7 @@ def enqueued_search(sweep_dir: Path, data_root: Path, epochs: list, *extra: str)
                                 study_name="regstudy", direction="maximize")
     for n in epochs:
         study.enqueue_trial({"trainer.epochs": n})
-    return run_cli(["train", "-m", "hydra/sweeper=optuna", *TRIAL, "trainer.epochs=choice(1, 6)",
+    return run_cli(["train", "-m", "hydra/sweeper=optuna", *TRIAL, "trainer.epochs=choice(1, 6, 12)",
                     f"hydra.sweeper.n_trials={len(epochs)}", "hydra.sweeper.pruner=none",
                     f"hydra.sweep.dir={sweep_dir}", *extra],
                    env={"REGSTUDY_DATA": str(data_root)})
@@ -38,16 +38,16 @@ def told_order(stdout: str) -> list:
 
 
 def test_joblib_slot_is_refilled_as_soon_as_a_trial_ends(tmp_path, data_root):
-    """Trial 0 trains 6 epochs, trials 1-3 one epoch each: in slots, trials 1, 2 and 3 run one
+    """Trial 0 trains 12 epochs, trials 1-3 one epoch each: in slots, trials 1, 2 and 3 run one
     after another beside trial 0 and all end before it; in batches trial 2 waited for trial 0."""
-    out = enqueued_search(tmp_path / "s", data_root, [6, 1, 1, 1], "hydra/launcher=joblib",
+    out = enqueued_search(tmp_path / "s", data_root, [12, 1, 1, 1], "hydra/launcher=joblib",
                           "hydra.launcher.n_jobs=2")
     assert out.returncode == 0, out.stderr[-3000:]
     log = out.stdout + out.stderr
     assert told_order(log)[-1] == 0 and sorted(told_order(log)) == [0, 1, 2, 3], log[-3000:]
     assert log.count("is launching 1 jobs") == 4          # each trial launched alone
     recs = records(tmp_path / "s")
-    assert [recs[n]["epochs_run"] for n in range(4)] == [6, 1, 1, 1]
+    assert [recs[n]["epochs_run"] for n in range(4)] == [12, 1, 1, 1]
     summary = json.loads((tmp_path / "s" / "search.json").read_text())
     assert summary["counts"]["complete"] == 4
 

@@ -66,9 +66,11 @@ def summarize(study, storage_url: str, objective: Any, direction: Any, n_trials:
             counts["diverged" if row["run_status"] == "diverged" else "failed"] += 1
     complete = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
     best = None
+    # Another worker still runs trials: its own summary, written later, has the final word.
+    partial = any(r["state"] == "running" for r in rows)
     if isinstance(objective, list):
         return {"study_name": study.study_name, "storage": storage_url, "objective": objective,
-                "direction": direction, "n_trials": n_trials, "best": None,
+                "direction": direction, "n_trials": n_trials, "partial": partial, "best": None,
                 "pareto_front": pareto_front(study, rows), "counts": counts, "trials": rows}
     if complete:
         pick = max if direction == "maximize" else min
@@ -76,8 +78,6 @@ def summarize(study, storage_url: str, objective: Any, direction: Any, n_trials:
         best = {"number": top["number"], "value": top["value"], "params": top["params"],
                 "overrides": [as_override(k, v) for k, v in top["params"].items()],
                 "run_dir": top["run_dir"]}
-    # Another worker still runs trials: its own summary, written later, has the final word.
-    partial = any(r["state"] == "running" for r in rows)
     return {"study_name": study.study_name, "storage": storage_url, "objective": objective,
             "direction": direction, "n_trials": n_trials, "partial": partial, "best": best,
             "counts": counts, "trials": rows}
