@@ -4,7 +4,8 @@ from their mid-epoch checkpoint and end bit-identical to a direct run.
 
 The cluster is one node on localhost (scripts/slurm_cluster.sh: slurmctld, slurmd, slurmdbd
 with MariaDB, munge), started here when the packages are installed and this is root; the
-tests are skipped otherwise. Run them alone with `pytest -m slurm`."""
+tests are skipped otherwise. They take many minutes, so they run only when asked:
+`REGSTUDY_SLURM_TESTS=1 pytest -m slurm`."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ LONG = ["dataset.subset=8000", "dataset.val_size=100", "dataset.test_subset=300"
 @pytest.fixture(scope="module")
 def cluster(data_root):
     """The cluster's client environment (SLURM_CONF) and the data root, for run_cli."""
+    if os.environ.get("REGSTUDY_SLURM_TESTS") != "1":
+        pytest.skip("SLURM tests run only with REGSTUDY_SLURM_TESTS=1 (many minutes each)")
     reason = None if sh.answers() else sh.why_unavailable()
     if reason:
         pytest.skip(reason)
