@@ -256,3 +256,16 @@ def test_implementations_have_exactly_the_allowed_values():
         build_scheduler(OmegaConf.merge(compose([]).sched, {"name": name}), opt, 3)
     with pytest.raises(ValueError, match="sgd"):
         build_optimizer(OmegaConf.merge(compose([]).optim, {"name": "lbfgs"}), model, [])
+
+
+def test_plus_adds_a_group_from_a_searchpath_folder(tmp_path):
+    """A study's final stage adds its `arm` group from its own config folder
+    (`hydra.searchpath`, `+arm=...`): that group is Hydra's business, not a back door."""
+    from regstudy.config.errors import added_key_problem
+
+    (tmp_path / "arm").mkdir()
+    (tmp_path / "arm" / "none.yaml").write_text("# @package _global_\n{}\n")
+    searchpath = f"hydra.searchpath=[file://{tmp_path}]"
+    assert added_key_problem(["-m", searchpath, "+arm=none,l2", "seed=0,1"]) is None
+    assert "arm is not a key of the config" in added_key_problem(["-m", "+arm=none,l2"])
+    assert "foo is not a key" in added_key_problem(["-m", searchpath, "+foo=1"])

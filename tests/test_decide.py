@@ -22,10 +22,11 @@ from regstudy.report.sequential import (
     Plan,
     decide,
     nominal_levels,
+    open_arms,
     simulate,
 )
 from regstudy.study.command import load
-from regstudy.study.decisions import arm_values, final_decisions, judge_claims, next_seeds
+from regstudy.study.decisions import arm_values, final_decisions, judge_claims, look_arms
 
 RNG = np.random.default_rng(7)
 
@@ -95,13 +96,7 @@ def test_a_clear_effect_stops_at_the_first_look_and_a_tie_is_called_equivalent()
     d = decide(plan, arms, base)
     assert d["strong"].decision == BETTER and d["strong"].look == 1
     assert d["same"].decision == EQUIVALENT
-    assert next_seeds_for(plan, d) is None
-
-
-def next_seeds_for(plan, decisions):
-    from regstudy.report.sequential import next_look
-
-    return next_look(plan, decisions)
+    assert not open_arms(d)
 
 
 def test_a_null_arm_runs_to_max_seeds_and_ends_undecided():
@@ -111,7 +106,7 @@ def test_a_null_arm_runs_to_max_seeds_and_ends_undecided():
     assert d["a"].decision == UNDECIDED and d["a"].look == 3
     assert [h["n"] for h in d["a"].history] == [3, 5, 8]
     early = decide(plan, {"a": dict(enumerate(noise[0][:5]))}, dict(enumerate(noise[1][:5])))
-    assert early["a"].decision == OPEN and next_seeds_for(plan, early) == 8
+    assert early["a"].decision == OPEN and open_arms(early) == ["a"]
 
 
 def test_quick_simulation_keeps_the_family_wise_rate():
@@ -160,7 +155,7 @@ def test_study_stops_early_on_a_clear_effect(tmp_path):
     decisions = final_decisions(study, arm_values([tmp_path], study.metric))
     assert decisions["psp"].decision == BETTER and decisions["psp"].look == 1
     assert decisions["weight_decay"].decision == EQUIVALENT
-    assert next_seeds(study, decisions) is None
+    assert look_arms(study, arm_values([tmp_path], study.metric), 3) == []
 
 
 def test_study_runs_a_null_arm_to_max_seeds(tmp_path):
@@ -171,10 +166,7 @@ def test_study_runs_a_null_arm_to_max_seeds(tmp_path):
         for arm in ("none", "psp", "weight_decay"):
             values.setdefault(arm, {})[s] = 0.008 + rng.normal(0, 0.002)
     for n in (3, 5):
-        partial = {a: {s: v for s, v in vs.items() if s < study.seeds[n]}
-                   for a, vs in values.items()}
-        decisions = final_decisions(study, partial)
-        assert next_seeds(study, decisions) == {3: 5, 5: 8}[n]
+        assert sorted(look_arms(study, values, n)) == ["none", "psp", "weight_decay"]
     for arm, vs in values.items():
         for s, v in vs.items():
             _record(tmp_path, arm, s, v)
@@ -259,3 +251,25 @@ def test_the_study_page_lists_decisions_and_claims(tmp_path):
     v = study_verdicts([final])
     assert v["decisions"]["psp"]["decision"] == "better" and v["claims"][0]["verdict"] == "supported"
     assert study_verdicts([tmp_path / "other" / "final"]) is None
+
+
+def test_a_resumed_study_trains_each_look_as_first_planned():
+    """Killed during look 3 with looks 1-2 and part of look 3 on disk: the arms each look
+    trains are judged from the earlier looks only, so an arm decided at look 2 is still in
+    look 2 (its runs kept) and out of look 3, whatever look 3 has written so far."""
+    study = _sequential_study()
+    rng = np.random.default_rng(5)
+    values: dict = {}
+    for s in study.seeds[:6]:                     # looks 1 and 2, and one seed of look 3
+        noise = rng.normal(0, 0.0003)
+        values.setdefault("none", {})[s] = 0.0080 + noise
+        values.setdefault("psp", {})[s] = 0.0080 + noise + rng.normal(0, 0.0020)
+        values.setdefault("weight_decay", {})[s] = 0.0080 + noise + rng.normal(0, 0.00005)
+    values["weight_decay"][study.seeds[2]] += 0.0005     # not equivalent at look 1 yet
+    at_look2 = final_decisions(study, {a: {s: v for s, v in vs.items() if s in study.seeds[:5]}
+                                       for a, vs in values.items()})
+    assert at_look2["weight_decay"].decision == EQUIVALENT and at_look2["weight_decay"].look == 2
+    assert at_look2["psp"].decision == OPEN
+    assert sorted(look_arms(study, values, 0)) == ["none", "psp", "weight_decay"]
+    assert sorted(look_arms(study, values, 3)) == ["none", "psp", "weight_decay"]
+    assert look_arms(study, values, 5) == ["none", "psp"]

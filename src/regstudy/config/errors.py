@@ -50,10 +50,25 @@ def schema_key_problem(key: str, added: bool = False) -> Optional[str]:
     return None
 
 
-def config_groups() -> List[str]:
-    """Config group names (`model`, `reg`, `hydra/launcher`...), from the config folder."""
-    root = Path(config_dir())
-    return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir()]
+def config_groups(extra_dirs: Sequence[Path] = ()) -> List[str]:
+    """Config group names (`model`, `reg`, `hydra/launcher`...), from the config folder and
+    the folders a `hydra.searchpath` adds (a study's `arm` group lives in one)."""
+    groups = []
+    for root in [Path(config_dir()), *map(Path, extra_dirs)]:
+        groups += [str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir()]
+    return groups
+
+
+def searchpath_dirs(overrides: Sequence[Any]) -> List[Path]:
+    """The `file://` folders of a `hydra.searchpath=[...]` override (parsed overrides)."""
+    dirs: List[Path] = []
+    for override in overrides:
+        if override.key_or_group == "hydra.searchpath":
+            value = override.value()
+            for entry in value if isinstance(value, list) else [value]:
+                if str(entry).startswith("file://"):
+                    dirs.append(Path(str(entry)[len("file://"):]))
+    return dirs
 
 
 def added_key_problem(overrides: Sequence[str]) -> Optional[str]:
@@ -63,11 +78,13 @@ def added_key_problem(overrides: Sequence[str]) -> Optional[str]:
 
     try:
         parsed = OverridesParser.create().parse_overrides(
-            [o for o in overrides if o.startswith("+")])
+            [o for o in overrides if "=" in o and not o.startswith("-")])
     except HydraException:
         return None   # Hydra reports the syntax error itself (as one line, composition_line)
-    groups = set(config_groups())
+    groups = set(config_groups(searchpath_dirs(parsed)))
     for override in parsed:
+        if not override.is_add() and not override.is_force_add():
+            continue
         key = override.key_or_group
         if key.startswith(("hydra.", "hydra/")) or key == "hydra" or key in groups:
             continue

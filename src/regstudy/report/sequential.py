@@ -172,14 +172,6 @@ def open_arms(decisions: Mapping[str, ArmDecision]) -> List[str]:
     return [a for a, d in decisions.items() if d.decision == OPEN]
 
 
-def next_look(plan: Plan, decisions: Mapping[str, ArmDecision]) -> Optional[int]:
-    """Seeds per arm the next look needs, or None when every arm is decided."""
-    if not open_arms(decisions):
-        return None
-    done = max((h["n"] for d in decisions.values() for h in d.history), default=0)
-    return next((n for n in plan.looks if n > done), None)
-
-
 def simulate(plan: Plan, arms: int, studies: int, effect: float = 0.0, seed: int = 0,
              method: str = "paired") -> Dict[str, float]:
     """Monte-Carlo error rates of `decide` on normal noise of sd 1 per seed and arm.

@@ -81,12 +81,22 @@ def _num(x: float) -> Optional[float]:
     return None if x is None or math.isnan(x) else float(x)
 
 
-def next_seeds(study: Study, decisions: Mapping[str, ArmDecision]) -> Optional[int]:
-    """Seeds per arm the next look needs (None: every arm decided or max_seeds reached)."""
-    if not any(d.decision == OPEN for d in decisions.values()):
-        return None
-    done = max((h["n"] for d in decisions.values() for h in d.history), default=0)
-    return next((n for n in study.analysis.looks if n > done), None)
+def seen_values(values: Values, seeds: List[int]) -> Values:
+    """The records of `seeds` only: what the looks up to len(seeds) seeds per arm saw."""
+    keep = set(seeds)
+    return {arm: {s: v for s, v in by_seed.items() if s in keep} for arm, by_seed in values.items()}
+
+
+def look_arms(study: Study, values: Values, prev: int) -> List[str]:
+    """The arms the look after `prev` seeds per arm trains: every arm at the first look, then
+    the baseline and the arms still open; empty when every arm is decided. Judged from the
+    seeds of the earlier looks only, never from runs of a later look already on disk, so a
+    resumed study trains at each look the same arms and seeds as when it first ran."""
+    if not prev:
+        return [a.name for a in study.arms]
+    decisions = final_decisions(study, seen_values(values, study.seeds[:prev]))
+    still_open = [a for a, d in decisions.items() if d.decision == OPEN]
+    return [study.baseline] + still_open if still_open else []
 
 
 # --- claims -----------------------------------------------------------------------------------
@@ -181,4 +191,4 @@ def _comparison_entry(study: Study, claim: Claim, other: str, c: Optional[Compar
 
 
 __all__ = ["BETTER", "WORSE", "EQUIVALENT", "UNDECIDED", "OPEN", "arm_values", "plan_of",
-           "final_decisions", "describe", "next_seeds", "judge_claims"]
+           "final_decisions", "describe", "look_arms", "seen_values", "judge_claims"]

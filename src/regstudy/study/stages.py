@@ -8,7 +8,7 @@ re-launched.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -158,29 +158,23 @@ def run_sequential(study: Study, base: List[str], layout: Layout) -> Dict[str, A
     """Stage 2 with seeds=auto: look k trains the seeds up to looks[k] for the baseline and
     the arms still open, in its own sweep (DIR/final/look<k>), then every arm is decided
     again from all the records on disk. Returns the decisions and the runs spent."""
-    from dataclasses import replace
+    from .decisions import arm_values, final_decisions, look_arms, seen_values
 
-    from .decisions import arm_values, final_decisions, next_seeds
-
-    names = [a.name for a in study.arms]
-    done = 0
-    while True:
-        decisions = final_decisions(study, arm_values([layout.final], study.metric))
-        n = study.analysis.looks[0] if done == 0 else next_seeds(study, decisions)
-        if n is None:
+    prev = 0
+    for look, n in enumerate(study.analysis.looks, 1):
+        arms = look_arms(study, arm_values([layout.final], study.metric), prev)
+        if not arms:
             break
-        open_arms = names if done == 0 else \
-            [study.baseline] + [a for a, d in decisions.items() if d.decision == "open"]
-        look = study.analysis.looks.index(n) + 1
-        rc = run_final(replace(study, seeds=study.seeds[done:n]), base, layout, open_arms,
+        rc = run_final(replace(study, seeds=study.seeds[prev:n]), base, layout, arms,
                        layout.final / f"look{look}", study.baseline,
                        f"final look {look} ({n} seeds per arm)")
         if rc != 0:
             raise StageError(f"look {look} did not finish; see {layout.log('look' + str(look))}"
                              " (the same command resumes the study at this look)")
-        done = n
-    return {"decisions": decisions, "runs": sum(len(v) for v in
-                                                arm_values([layout.final], study.metric).values())}
+        prev = n
+    values = seen_values(arm_values([layout.final], study.metric), study.seeds[:prev])
+    return {"decisions": final_decisions(study, values),
+            "runs": sum(len(v) for v in values.values())}
 
 
 def run_grid(study: Study, base: List[str], layout: Layout) -> List[Arm]:
