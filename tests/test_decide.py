@@ -227,7 +227,7 @@ def test_one_epoch_gets_a_readable_x_axis():
 
 def test_a_finished_run_stays_finished_when_only_the_study_declaration_changes(tmp_path):
     """A study's runs must survive new claims, a sesoi or a seeds=auto plan in the preset."""
-    from regstudy.train.run import RunAborted, finished_record
+    from regstudy.training.run import RunAborted, finished_record
 
     config = {"trainer": {"epochs": 2}, "study": {"final": {"seeds": 5}}}
     (tmp_path / "metrics.json").write_text(json.dumps({"status": "completed",

@@ -217,13 +217,13 @@ def test_every_preset_trains_one_step(tmp_path, tiny_data_root):
 
 
 def _resume_available() -> bool:
-    """Checkpoint/resume and fault injection are in (trainer.resume, regstudy.train.faults)."""
+    """Checkpoint/resume and fault injection are in (trainer.resume, regstudy.training.faults)."""
     import importlib.util
 
     from regstudy.config.schema import TrainerConfig
 
     return ("resume" in TrainerConfig.__dataclass_fields__
-            and importlib.util.find_spec("regstudy.train.faults") is not None)
+            and importlib.util.find_spec("regstudy.training.faults") is not None)
 
 
 @pytest.mark.skipif(not _resume_available(),

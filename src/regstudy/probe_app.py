@@ -108,7 +108,7 @@ def probe_model(cfg: DictConfig, opts: DictConfig, gen: torch.Generator) -> Chec
     from .data.decode import DataNotFoundError
     from .data.specs import get_spec
     from .diagnostics.probe import model_check
-    from .train.run import RunAborted, arch_options, build_checked, prepare
+    from .training.run import RunAborted, arch_options, build_checked, prepare
 
     spec = get_spec(cfg.dataset.name)
     try:
@@ -164,7 +164,7 @@ def main(argv: List[str]) -> int:
         cfg = compose_train_config(overrides)
         from .diagnostics.probe import format_check
         from .report.plots import probe_figure, save_figure
-        from .train.runtime import seed_everything
+        from .training.runtime import seed_everything
 
         seed_everything(cfg.seed, False)
         checks = run_checks(cfg, opts)

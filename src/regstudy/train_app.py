@@ -173,7 +173,7 @@ def _shared_by_every_job(sweep_dir: Path) -> set:
 def train(cfg: DictConfig) -> float | None:
     from .record.lock import RunLocked
     from .search.job import trial_observers
-    from .train.run import RunAborted, train_run
+    from .training.run import RunAborted, train_run
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
