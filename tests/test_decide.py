@@ -202,7 +202,7 @@ def test_tensorboard_names_only_what_varies_between_the_sweep_jobs(tmp_path):
 
     from hydra.types import RunMode
 
-    from regstudy.record.plan import write_plan
+    from regstudy.record.run_record import write_plan
     from regstudy.train_app import tb_run_name
 
     common = ["dataset.subset=2000", "trainer.epochs=2"]

@@ -289,7 +289,7 @@ def test_tiny_study_end_to_end_then_resumes_without_retraining(tmp_path, capsys,
 
 
 def _plan(sweep_dir: Path, jobs: list, statuses: list) -> None:
-    from regstudy.record.plan import write_plan
+    from regstudy.record.run_record import write_plan
 
     write_plan(sweep_dir, jobs)
     for i, status in enumerate(statuses):

@@ -19,7 +19,7 @@ import yaml
 from scipy import stats as sps
 
 from regstudy.paths import config_dir
-from regstudy.record.plan import PLAN_FILE
+from regstudy.record.run_record import PLAN_FILE
 from regstudy.threads import available_cpus
 
 from .conftest import cli_in_process, read_metrics, run_cli

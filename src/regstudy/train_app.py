@@ -19,6 +19,7 @@ from .config.errors import added_key_problem, composition_line, sweep_problem
 from .config.schema import register_configs
 from .paths import config_dir
 from .record.lock import LEASE_FILE, LOCK_FILE
+from .record.run_record import override_key
 from .search.config import register_plugin
 from .sweep.jobs import (
     JobLines,
@@ -155,13 +156,13 @@ def tb_run_name(hc) -> str:
         return ""
     shared = _shared_by_every_job(Path(hc.sweep.dir))
     keep = [o for o in hc.overrides.task if o not in shared
-            and not o.split("=", 1)[0].lstrip("+~").startswith(TB_NAME_SKIP)]
+            and not override_key(o).startswith(TB_NAME_SKIP)]
     return ",".join(sorted(keep)).replace("/", "_")[:200] or f"job{hc.job.num}"
 
 
 def _shared_by_every_job(sweep_dir: Path) -> set:
     """Overrides every job of the sweep's plan has: they name no run apart in TensorBoard."""
-    from .record.plan import read_plan
+    from .record.run_record import read_plan
 
     jobs = read_plan(sweep_dir) or []
     if len(jobs) < 2:

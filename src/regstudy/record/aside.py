@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .metrics import HISTORY_FILE, METRICS_FILE
+from .run_record import HISTORY_FILE, METRICS_FILE
 
 log = logging.getLogger("regstudy")
 

@@ -6,13 +6,13 @@ Torch-free: reads only the run records.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..record.run_record import METRICS_FILE, MISSING, RunRecord
 from .plots import GradFlowSeries, curves_figure, gradflow_figure, save_figure
-from .runs import METRICS_FILE, parse_overrides
+from .runs import parse_overrides
 
 
 class PlotError(ValueError):
@@ -20,13 +20,13 @@ class PlotError(ValueError):
 
 
 def load_record(run_dir: Path) -> Dict[str, Any]:
-    path = Path(run_dir) / METRICS_FILE
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PlotError(f"{run_dir}: no {METRICS_FILE} (is it a run directory?)") from None
-    except (OSError, ValueError) as err:
-        raise PlotError(f"{path}: unreadable ({type(err).__name__}: {err})") from None
+    """The run's metrics.json as stored; PlotError when it is missing or unreadable."""
+    record = RunRecord.load(run_dir)
+    if record.status == MISSING:
+        raise PlotError(f"{run_dir}: no {METRICS_FILE} (is it a run directory?)")
+    if not record.readable:
+        raise PlotError(f"{run_dir}: unreadable ({record.problem})")
+    return record.data
 
 
 def run_labels(records: Sequence[Dict[str, Any]], dirs: Sequence[Path]) -> List[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from ..provenance import source_commit
+from ..record.run_record import override_key
 from .spec import LAUNCHER_KEYS, Study, StudyError
 
 QUOTED_STUDY_KEYS = ("study.space.", "study.arm_space.", "study.grid.values.")
@@ -46,7 +47,7 @@ def split_overrides(overrides: List[str]) -> Tuple[List[str], List[str]]:
     are the study's to set, and trainer.epochs only supplies the default of its epochs."""
     study, base = [], []
     for ov in overrides:
-        key = ov.split("=", 1)[0].lstrip("+~")
+        key = override_key(ov)
         if key == "reg" or key.startswith("reg."):
             raise StudyError(f"{ov}: the arms set the regularizers; declare arms in "
                              "study.arms or search spaces in study.space instead")
@@ -59,7 +60,7 @@ def split_overrides(overrides: List[str]) -> Tuple[List[str], List[str]]:
 
 def run_overrides(base: List[str]) -> List[str]:
     """What every stage's runs get: the base without trainer.epochs (each stage sets it)."""
-    return [ov for ov in base if ov.split("=", 1)[0].lstrip("+~") != "trainer.epochs"]
+    return [ov for ov in base if override_key(ov) != "trainer.epochs"]
 
 
 def quote_spaces(overrides: List[str]) -> List[str]:

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ..record.run_record import SEARCH_FILE, read_search
 from .process import say, warn
 from .spec import Study
 
@@ -95,11 +96,13 @@ def collect_searches(root: Path) -> Optional[Path]:
     """Each arm's search.json copied to DIR/searches/ARM/ (trial paths made absolute), so the
     report shows every arm's search (values found, trials taken) beside the final runs
     without counting the tuning runs in the table."""
-    found = sorted((root / "tune").glob("*/search.json"))
+    found = sorted((root / "tune").glob(f"*/{SEARCH_FILE}"))
     if not found:
         return None
     for path in found:
-        data = json.loads(path.read_text())
+        data = read_search(path.parent)
+        if data is None:
+            continue
         for item in [data.get("best") or {}, *(data.get("trials") or [])]:
             if item.get("run_dir") and not Path(item["run_dir"]).is_absolute():
                 item["run_dir"] = str((path.parent / item["run_dir"]).resolve())

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ..record.plan import read_plan, write_plan
+from ..record.run_record import read_plan, write_plan
 from ..threads import JOB_THREADS_ENV, available_cpus, threads_per_job
 from .plan import planned_jobs
 

@@ -1,4 +1,4 @@
-"""The list of jobs a sweep will launch (stored by regstudy.record.plan before the first starts).
+"""The list of jobs a sweep will launch (stored by regstudy.record.run_record before the first starts).
 
 A job that stops on a config or data error leaves no directory (train_app removes it), and
 on a cluster a job may not have started yet; without the plan, `regstudy table` could not
