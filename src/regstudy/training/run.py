@@ -150,7 +150,7 @@ def build_checked(cfg: DictConfig, spec) -> Tuple[nn.Module, List[Regularizer]]:
     return model, regularizers
 
 
-def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
+def train_run(cfg: DictConfig, run_dir: Path | str, overrides: List[str], *,
               extra_observers: Sequence[Observer] = (), data: Optional[DataBundle] = None,
               tune_allocator: bool = True,
               wrap_observer: Optional[Callable[[Observer], Observer]] = None,
@@ -168,6 +168,7 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
     The run owns `run_dir` while it trains: a second process raises RunLocked instead of
     training it too. SIGTERM/SIGUSR2 are caught from the moment the lock is held, so a stop
     during start-up still ends as `interrupted` with a checkpoint."""
+    run_dir = Path(run_dir)
     device = prepare(cfg)
     with open_dict(cfg):  # the resolved number goes into the record: re-running it reproduces
         cfg.trainer.threads = apply_threads(cfg.trainer.threads)
