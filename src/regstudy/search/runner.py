@@ -19,9 +19,9 @@ from ..record.run_record import RunRecord, annotate_trial, write_search
 from .algorithms import build_pruner, build_sampler, check_names, grid_of, random_start_note
 from .errors import SearchError
 from .objective import Objective, get_objectives, record_value
+from .optuna_study import RUN_STATUS, Heartbeat, open_study
 from .space import Space, as_override, parse_space
 from .storage import default_url, open_storage
-from .study import RUN_STATUS, Heartbeat, open_study
 from .summary import summarize
 
 log = logging.getLogger("regstudy")
@@ -287,6 +287,6 @@ def _dist(param):
 
 
 def _tid(plan: Plan, trial) -> int:
-    from .study import trial_id
+    from .optuna_study import trial_id
 
     return trial_id(plan.storage, plan.study, trial.number)
