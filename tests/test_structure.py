@@ -78,8 +78,11 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_subpackages_import_one_way():
     graph = import_graph()
-    assert {"training", "diagnostics", "sweep", "report", "observer"} <= set(graph)
+    assert {"training", "diagnostics", "sweep", "report", "observer", "record", "cli", "api"} <= set(graph)
     assert graph["observer"] == set(), "observer.py is a leaf"
+    assert graph["record"] == set(), "record/ (the run and sweep files) imports no other unit"
+    assert [u for u, deps in graph.items() if deps & {"cli", "api"}] == [], \
+        "cli/ and api.py are the top: no unit imports the command line or the Python API"
     assert _cycle(graph) == [], " -> ".join(_cycle(graph))
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from regstudy.cli.study import load, main, quote_spaces
 from regstudy.study.arms import ablation_arms, arm_node, write_arm
-from regstudy.study.command import load, main, quote_spaces
 from regstudy.study.commands import final_overrides, grid_overrides, tune_overrides
 from regstudy.study.compose import Composer
 from regstudy.study.estimate import Timing, cpu_seconds, run_counts

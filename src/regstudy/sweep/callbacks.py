@@ -78,7 +78,7 @@ class SweepTable(Callback):
         self.baseline = baseline
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from ..report.command import render
+        from ..report.render import render
         from ..report.table import BaselineError
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -111,7 +111,7 @@ class SweepReport(Callback):
     def write(self, sweep_dir: Path) -> None:
         """The HTML report; a failure is logged, never raised (the runs are on disk)."""
         try:
-            from ..report.report_command import write_report
+            from ..report.page import write_report
 
             path = write_report([sweep_dir], sweep_dir / REPORT_FILE, self.metric, self.baseline)
         except Exception as err:
