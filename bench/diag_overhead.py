@@ -31,7 +31,7 @@ import torch
 from regstudy.config.compose import compose
 from regstudy.diagnostics.zsq import ZSquared
 from regstudy.observer import Observer
-from regstudy.train.run import train_run
+from regstudy.training.run import train_run
 
 SETTINGS: Dict[str, List[str]] = {
     "off": ["diag.enabled=false"],

@@ -2,7 +2,7 @@
 hand-written loop, per model, with and without AMP (bf16) and channels_last.
 
 Both train the model regstudy builds for the config, with the same SGD settings, on the same
-CIFAR-shaped random images held on the device. regstudy's side is `regstudy.train.loop.Loop`
+CIFAR-shaped random images held on the device. regstudy's side is `regstudy.training.loop.Loop`
 itself (with the run's default observers, and without them); its time is the loop's own clock
 (`train_seconds`, what metrics.json reports), which ends with the host sync of the last step.
 The minimal loop is bench.loops.MinimalLoop, `python -m bench.speed`'s own, timed between two
@@ -57,10 +57,10 @@ def _regstudy_rep(cfg, data, device: torch.device, steps: int, workdir: Path) ->
     `train_run` builds them."""
     from regstudy.diagnostics.observers import build_observers
     from regstudy.record.tensorboard import TBLogger
-    from regstudy.train.loop import Loop
-    from regstudy.train.optim import build_optimizer
-    from regstudy.train.run import build_checked
-    from regstudy.train.runtime import seed_everything
+    from regstudy.training.loop import Loop
+    from regstudy.training.optim import build_optimizer
+    from regstudy.training.run import build_checked
+    from regstudy.training.runtime import seed_everything
 
     cfg.trainer.max_steps = steps
     seed_everything(cfg.seed, cfg.trainer.deterministic)

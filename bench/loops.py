@@ -29,7 +29,7 @@ from torch import nn
 
 from regstudy.data.datamodule import DataBundle
 from regstudy.models import build_model
-from regstudy.train.run import train_run
+from regstudy.training.run import train_run
 
 from .gpu_common import sync
 
@@ -222,7 +222,7 @@ def clocked_loop(out: FitMeasure) -> type:
     """A `Loop` that reads clocks around the real `run` and `train_epoch` (the span the loop's
     own `train_seconds` covers; validation and epoch bookkeeping are left out), passed to
     `train_run(loop_class=...)`. Nothing in regstudy changes."""
-    from regstudy.train.loop import Loop
+    from regstudy.training.loop import Loop
 
     class ClockedLoop(Loop):
         def run(self, on_epoch):

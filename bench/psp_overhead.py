@@ -1,6 +1,6 @@
 """What PSP costs per training step: the step without it and with it, timed interleaved.
 
-The step is the training loop's own (`Loop.step` in train/loop.py): record the activation
+The step is the training loop's own (`Loop.step` in training/loop.py): record the activation
 sites when someone needs them, forward, cross-entropy, regularizer penalties, backward,
 observers, SGD update. Four settings per model:
   plain     no sites recorded, no observer (the cheapest possible step);
@@ -36,9 +36,9 @@ from regstudy.data.specs import get_spec
 from regstudy.diagnostics.zsq import ZSquared
 from regstudy.models import build_model
 from regstudy.regularizers import build_regularizers
-from regstudy.train.loop import Loop
-from regstudy.train.run import arch_options
-from regstudy.train.runtime import tune_malloc
+from regstudy.training.loop import Loop
+from regstudy.training.run import arch_options
+from regstudy.training.runtime import tune_malloc
 
 SETTINGS = ("plain", "zsq", "psp", "psp+zsq")
 

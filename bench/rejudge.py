@@ -20,10 +20,10 @@ from typing import Any, Dict, List
 
 from scipy.special import stdtr
 
+from regstudy.cli.study import load
 from regstudy.report.compare import WELCH, Comparison
 from regstudy.report.power import mde, seeds_needed
 from regstudy.report.stats import holm
-from regstudy.study.command import load
 
 
 def _welch(a: Dict[str, Any], b: Dict[str, Any]) -> Comparison:

@@ -109,7 +109,7 @@ def apply_allocator(mode: str) -> Dict[str, Any]:
     """Give this process regstudy's allocator setting ("tuned"), or glibc's defaults
     ("default": its runs are made with train_run(tune_allocator=False)); the setting is
     process-wide and one-way."""
-    from regstudy.train.runtime import tune_malloc
+    from regstudy.training.runtime import tune_malloc
 
     env = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     if mode == "default":

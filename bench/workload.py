@@ -49,7 +49,7 @@ def build_workload(overrides: List[str], workdir: Path):
     from regstudy.config.compose import compose
     from regstudy.data.datamodule import load_data, split_train_val
     from regstudy.data.decode import Split, open_torchvision
-    from regstudy.train.runtime import pick_device
+    from regstudy.training.runtime import pick_device
 
     cfg = compose(overrides)
     device = pick_device(cfg.trainer.device)

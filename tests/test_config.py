@@ -238,7 +238,7 @@ def test_implementations_have_exactly_the_allowed_values():
 
     from regstudy.config import choices
     from regstudy.models import layers
-    from regstudy.train.optim import (
+    from regstudy.training.optim import (
         available_optimizers,
         available_schedules,
         build_optimizer,

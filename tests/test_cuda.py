@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from regstudy.train.checkpoint import CHECKPOINT_FILE
+from regstudy.training.checkpoint import CHECKPOINT_FILE
 
 from .conftest import read_metrics, run_cli
 from .test_resume import _same_run
@@ -44,7 +44,7 @@ def _learned(run_dir: Path) -> dict:
 
 
 def test_device_auto_picks_the_gpu():
-    from regstudy.train.runtime import pick_device
+    from regstudy.training.runtime import pick_device
 
     assert pick_device("auto").type == "cuda"
 

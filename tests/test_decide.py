@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from regstudy.cli.study import load
 from regstudy.report.compare import PAIRED, WELCH, compare, paired, welch
 from regstudy.report.power import mde, seeds_needed
 from regstudy.report.sequential import (
@@ -25,7 +26,6 @@ from regstudy.report.sequential import (
     open_arms,
     simulate,
 )
-from regstudy.study.command import load
 from regstudy.study.decisions import arm_values, final_decisions, judge_claims, look_arms
 
 RNG = np.random.default_rng(7)
@@ -202,8 +202,8 @@ def test_tensorboard_names_only_what_varies_between_the_sweep_jobs(tmp_path):
 
     from hydra.types import RunMode
 
-    from regstudy.record.plan import write_plan
-    from regstudy.train_app import tb_run_name
+    from regstudy.cli.train import tb_run_name
+    from regstudy.record.run_record import write_plan
 
     common = ["dataset.subset=2000", "trainer.epochs=2"]
     write_plan(tmp_path, [[*common, f"reg={r}", f"seed={s}"] for r in ("none", "l2")
@@ -227,7 +227,7 @@ def test_one_epoch_gets_a_readable_x_axis():
 
 def test_a_finished_run_stays_finished_when_only_the_study_declaration_changes(tmp_path):
     """A study's runs must survive new claims, a sesoi or a seeds=auto plan in the preset."""
-    from regstudy.train.run import RunAborted, finished_record
+    from regstudy.training.run import RunAborted, finished_record
 
     config = {"trainer": {"epochs": 2}, "study": {"final": {"seeds": 5}}}
     (tmp_path / "metrics.json").write_text(json.dumps({"status": "completed",

@@ -22,7 +22,7 @@ from regstudy.diagnostics.schedule import RecordSchedule
 from regstudy.models.layers import make_activation
 from regstudy.models.sites import LogitSite, record_sites
 from regstudy.record.tensorboard import TBLogger
-from regstudy.report.plot_command import run_labels
+from regstudy.report.run_plots import run_labels
 
 from .conftest import TINY, cli_in_process, free_port, read_metrics, real_data_root
 

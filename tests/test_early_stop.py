@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from regstudy.train.early_stop import EarlyStopping
+from regstudy.training.early_stop import EarlyStopping
 
 from .conftest import cli_in_process, read_metrics
 

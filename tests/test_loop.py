@@ -10,8 +10,8 @@ import torch
 
 from regstudy.config.compose import compose
 from regstudy.observer import Observer, StopRun
-from regstudy.train.checkpoint import CHECKPOINT_FILE
-from regstudy.train.run import train_run
+from regstudy.training.checkpoint import CHECKPOINT_FILE
+from regstudy.training.run import train_run
 
 from .conftest import TINY, read_metrics
 

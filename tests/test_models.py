@@ -23,7 +23,7 @@ from regstudy.models import build_model, record_sites
 from regstudy.models.layers import ScaledTanh
 from regstudy.models.sites import ActSite, LogitSite
 from regstudy.regularizers import build_regularizers
-from regstudy.train.run import arch_options
+from regstudy.training.run import arch_options
 
 from .cifar_files import write_cifar100
 from .conftest import cli_in_process, read_metrics

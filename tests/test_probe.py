@@ -16,6 +16,7 @@ import pytest
 import torch
 from scipy import integrate, stats
 
+from regstudy.cli.probe import main as probe_main
 from regstudy.diagnostics import theory
 from regstudy.diagnostics.probe import (
     dropout_check,
@@ -24,7 +25,6 @@ from regstudy.diagnostics.probe import (
     plain_relu_mlp,
     variance_shift_check,
 )
-from regstudy.probe_app import main as probe_main
 
 from .conftest import cli_in_process
 

@@ -21,7 +21,7 @@ from regstudy.models.layers import make_activation
 from regstudy.models.sites import LogitSite, record_sites
 from regstudy.regularizers import build_regularizers
 from regstudy.regularizers.psp import PSP
-from regstudy.train.evaluate import evaluate
+from regstudy.training.evaluate import evaluate
 
 from .conftest import TINY, cli_in_process, read_metrics, real_data_root
 

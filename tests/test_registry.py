@@ -36,8 +36,8 @@ def test_an_unknown_name_names_the_key_and_the_choices():
 @pytest.mark.parametrize("where,register,name", [
     ("regstudy.models", "register_model", "lenet5"),
     ("regstudy.regularizers", "register_regularizer", "l2"),
-    ("regstudy.train.optim", "register_optimizer", "sgd"),
-    ("regstudy.train.optim", "register_schedule", "cosine"),
+    ("regstudy.training.optim", "register_optimizer", "sgd"),
+    ("regstudy.training.optim", "register_schedule", "cosine"),
     ("regstudy.search.algorithms", "register_sampler", "tpe"),
     ("regstudy.search.algorithms", "register_pruner", "median"),
 ])

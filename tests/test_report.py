@@ -117,10 +117,10 @@ def test_search_history_from_search_json(tmp_path):
 
 
 def test_sweep_end_report_failure_is_logged_not_raised(tmp_path, caplog):
-    from regstudy.sweep.callbacks import SweepTable
+    from regstudy.sweep.callbacks import SweepReport
 
     (tmp_path / "empty").mkdir()
-    SweepTable()._write_report(tmp_path / "empty")          # no run: NoRunsError inside
+    SweepReport().write(tmp_path / "empty")                 # no run: NoRunsError inside
     assert "could not write the sweep report" in caplog.text
     assert not (tmp_path / "empty" / "report.html").exists()
 

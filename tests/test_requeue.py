@@ -20,7 +20,7 @@ from .conftest import REPO, read_metrics, run_cli
 # a USR2 handler that requeues the job and exits; SLURM sends SIGTERM, then USR2 a while later.
 HAND_OVER = textwrap.dedent("""
     import os, signal, sys, threading
-    from regstudy.train.signals import StopRequest
+    from regstudy.training.signals import StopRequest
 
     def requeue(signum, frame):
         print("requeued", flush=True)
@@ -63,7 +63,7 @@ def test_sigterm_while_slurm_ends_the_job_exits_at_once():
     USR2, so the hand-over exits at once instead of holding the allocation until SIGKILL."""
     import signal
 
-    from regstudy.train.signals import StopRequest
+    from regstudy.training.signals import StopRequest
 
     seen = []
     saved = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from regstudy.train.checkpoint import CHECKPOINT_FILE
+from regstudy.training.checkpoint import CHECKPOINT_FILE
 
 from .conftest import cli_in_process, read_metrics, run_cli
 

@@ -8,7 +8,7 @@ import shlex
 
 import pytest
 
-from regstudy.train.checkpoint import CHECKPOINT_FILE
+from regstudy.training.checkpoint import CHECKPOINT_FILE
 
 from .conftest import TINY, cli_in_process, read_metrics, run_cli
 

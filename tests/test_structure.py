@@ -12,7 +12,7 @@ MAX_FUNCTION_LINES = 60
 
 
 def _unit(path: Path) -> str:
-    """The subpackage (or top-level module) a file belongs to: 'train', 'observer', ..."""
+    """The subpackage (or top-level module) a file belongs to: 'training', 'observer', ..."""
     rel = path.relative_to(PACKAGE)
     return rel.parts[0] if len(rel.parts) > 1 else rel.stem
 
@@ -78,8 +78,11 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_subpackages_import_one_way():
     graph = import_graph()
-    assert {"train", "diagnostics", "sweep", "report", "observer"} <= set(graph)
+    assert {"training", "diagnostics", "sweep", "report", "observer", "record", "cli", "api"} <= set(graph)
     assert graph["observer"] == set(), "observer.py is a leaf"
+    assert graph["record"] == set(), "record/ (the run and sweep files) imports no other unit"
+    assert [u for u, deps in graph.items() if deps & {"cli", "api"}] == [], \
+        "cli/ and api.py are the top: no unit imports the command line or the Python API"
     assert _cycle(graph) == [], " -> ".join(_cycle(graph))
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from regstudy.cli.study import load, main, quote_spaces
 from regstudy.study.arms import ablation_arms, arm_node, write_arm
-from regstudy.study.command import load, main, quote_spaces
 from regstudy.study.commands import final_overrides, grid_overrides, tune_overrides
 from regstudy.study.compose import Composer
 from regstudy.study.estimate import Timing, cpu_seconds, run_counts
@@ -289,7 +289,7 @@ def test_tiny_study_end_to_end_then_resumes_without_retraining(tmp_path, capsys,
 
 
 def _plan(sweep_dir: Path, jobs: list, statuses: list) -> None:
-    from regstudy.record.plan import write_plan
+    from regstudy.record.run_record import write_plan
 
     write_plan(sweep_dir, jobs)
     for i, status in enumerate(statuses):

@@ -3,7 +3,7 @@ one that is not installed stops it with one line and exit 2, --dry-run included.
 
 from __future__ import annotations
 
-from regstudy.study.command import main
+from regstudy.cli.study import main
 
 
 def test_a_launcher_that_is_not_installed_stops_the_dry_run(tmp_path, capsys):
@@ -17,7 +17,7 @@ def test_a_launcher_that_is_not_installed_stops_the_dry_run(tmp_path, capsys):
 
 
 def test_the_default_launcher_and_the_sweeper_load():
-    from regstudy.study.command import load
+    from regstudy.cli.study import load
     from regstudy.study.plugins import planned, plugin_error
 
     study, base, _ = load(["experiment=psp_mnist"])

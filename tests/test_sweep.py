@@ -19,7 +19,7 @@ import yaml
 from scipy import stats as sps
 
 from regstudy.paths import config_dir
-from regstudy.record.plan import PLAN_FILE
+from regstudy.record.run_record import PLAN_FILE
 from regstudy.threads import available_cpus
 
 from .conftest import cli_in_process, read_metrics, run_cli
@@ -217,13 +217,13 @@ def test_every_preset_trains_one_step(tmp_path, tiny_data_root):
 
 
 def _resume_available() -> bool:
-    """Checkpoint/resume and fault injection are in (trainer.resume, regstudy.train.faults)."""
+    """Checkpoint/resume and fault injection are in (trainer.resume, regstudy.training.faults)."""
     import importlib.util
 
     from regstudy.config.schema import TrainerConfig
 
     return ("resume" in TrainerConfig.__dataclass_fields__
-            and importlib.util.find_spec("regstudy.train.faults") is not None)
+            and importlib.util.find_spec("regstudy.training.faults") is not None)
 
 
 @pytest.mark.skipif(not _resume_available(),

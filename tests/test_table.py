@@ -19,7 +19,7 @@ import pytest
 from scipy import stats as sps
 
 from regstudy.report import stats
-from regstudy.report.command import render
+from regstudy.report.render import render
 from regstudy.report.runs import load_runs, parse_overrides
 from regstudy.report.table import BaselineError, parse_baseline, summarize
 from regstudy.threads import threads_per_job

@@ -1,6 +1,6 @@
 """The observer interface: what watches a training run without changing it.
 
-A leaf module (imports nothing of regstudy at run time) so that `train/`, which calls
+A leaf module (imports nothing of regstudy at run time) so that `training/`, which calls
 observers, and `diagnostics/`, which implements them, both depend on it and not on each other.
 """
 

@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .metrics import HISTORY_FILE, METRICS_FILE
+from .run_record import HISTORY_FILE, METRICS_FILE
 
 log = logging.getLogger("regstudy")
 
 ASIDE_DIR = "replaced"
 # What an earlier run leaves that a new run would mix with its own (checkpoints are
-# named by regstudy.train.checkpoint; the names are repeated to keep imports one-way).
+# named by regstudy.training.checkpoint; the names are repeated to keep imports one-way).
 MOVED = ("tb", "train.log", HISTORY_FILE, "best_model.pt", "checkpoint.pt")
 
 

@@ -6,22 +6,21 @@ Torch-free: reads metrics.json only.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .runs import METRICS_FILE
+from ..record.run_record import RunRecord
 from .table import DEFAULT_LABEL  # a key some runs override and this one does not
 
 
 @dataclass
 class Arm:
-    """One arm: its label and the records of its runs that have a readable metrics.json."""
+    """One arm: its label and the records (metrics.json as stored) of its runs that have a
+    readable one."""
 
     label: str
     records: List[Dict[str, Any]] = field(default_factory=list)
@@ -44,15 +43,6 @@ class Band:
     seeds: int
 
 
-def read_record(run_dir: Path | str) -> Optional[Dict[str, Any]]:
-    """The run's metrics.json, or None when absent or unreadable (the table says why)."""
-    try:
-        record = json.loads((Path(run_dir) / METRICS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def arm_label(overrides: Optional[Mapping[str, str]], keys: Sequence[str]) -> str:
     if overrides is None:
         return "config unknown"
@@ -69,9 +59,9 @@ def group_arms(runs: pd.DataFrame, keys: Sequence[str],
     for run_dir, overrides in zip(runs["run_dir"], runs["overrides"]):
         label = arm_label(overrides, list(by) if by else keys)
         arm = arms.setdefault(label, Arm(label))
-        record = read_record(run_dir)
+        record = RunRecord.read(run_dir)
         if record is not None:
-            arm.records.append(record)
+            arm.records.append(record.data)
             arm.run_dirs.append(run_dir)
     return [a for a in arms.values() if a.records]   # no readable record: nothing to draw
 

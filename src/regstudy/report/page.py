@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pandas as pd
 
+from ..record.files import atomic_write_text
 from . import stats
 from .arms import Arm, final_values, group_arms, last_gradflow
 from .html import figure_uri
@@ -257,3 +258,20 @@ def _runs(runs: pd.DataFrame, table: Table, out: Path) -> Dict[str, Any]:
                   zip([x for x in listed if x["status"] != "completed"],
                       table.incomplete["group"].tolist())]
     return {"incomplete": incomplete, "all": listed}
+
+
+def write_report(dirs: Sequence[Path], out: Path, metric: str = "test_error",
+                 baseline: Optional[str] = None, argv: Sequence[str] = (),
+                 paired: bool = False, sesoi: float = 0.0) -> Path:
+    """Build and write the page; raises NoRunsError when there is no run. Written to a
+    temporary name first, so an existing report is replaced only by a complete one."""
+    import matplotlib
+
+    matplotlib.use("Agg")   # no display needed, and no GUI toolkit imported
+    from .html import render
+
+    out = Path(out)
+    text = render(build(dirs, out, metric, baseline, argv, paired, sesoi))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, text)
+    return out

@@ -9,17 +9,23 @@ Torch-free, so `regstudy table` starts quickly.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, List
 
 import pandas as pd
 
-from ..record.plan import PLAN_FILE, read_plan  # every job of a sweep, written before the first
-
-METRICS_FILE = "metrics.json"
-OVERRIDES_FILE = ".hydra/overrides.yaml"  # written by Hydra before the job starts
+from ..record.run_record import (
+    METRICS_FILE,
+    MISSING,
+    OVERRIDES_FILE,
+    PLAN_FILE,
+    RunRecord,
+    hydra_overrides,
+    override_key,
+    override_value,
+    read_plan,
+)
 
 # Metrics `regstudy table --metric` can summarise: column name -> how to read it from a record.
 METRICS = ("test_error", "test_acc", "best_val_acc", "gap", "epochs", "time", "zsq")
@@ -63,11 +69,6 @@ def find_runs(dirs: Iterable[Path]) -> List[Path]:
     return list(found)
 
 
-def override_key(override: str) -> str:
-    """`+reg.l2.strength=1` -> `reg.l2.strength` (Hydra's +, ++ and ~ prefixes dropped)."""
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def parse_overrides(overrides: Iterable[str]) -> Dict[str, str]:
     """Hydra task overrides as key -> value, leaving out keys that do not change results."""
     out: Dict[str, str] = {}
@@ -75,24 +76,24 @@ def parse_overrides(overrides: Iterable[str]) -> Dict[str, str]:
         key = override_key(ov)
         if key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES):
             continue
-        out[key] = ov.split("=", 1)[1] if "=" in ov else ""
+        out[key] = override_value(ov)
     return out
 
 
-def _selected_train_acc(record: Dict[str, Any]) -> float | None:
+def _selected_train_acc(record: RunRecord) -> float | None:
     """Training accuracy of the epoch whose weights were selected (best on validation)."""
     best = record.get("best_epoch")
-    row = next((r for r in record.get("history") or [] if r.get("epoch") == best), None)
+    row = next((r for r in record.history if r.get("epoch") == best), None)
     return None if row is None else row.get("train_acc")
 
 
-def _final_zsq(record: Dict[str, Any]) -> float | None:
+def _final_zsq(record: RunRecord) -> float | None:
     """<z^2> on validation at the last epoch (mean over activation sites and the logits)."""
-    last = (record.get("history") or [{}])[-1]
+    last = (record.history or [{}])[-1]
     return last.get("zsq_val/mean", last.get("zsq/mean"))
 
 
-def metric_values(record: Dict[str, Any]) -> Dict[str, float | None]:
+def metric_values(record: RunRecord) -> Dict[str, float | None]:
     """The selectable metrics of one record (None where the run did not produce them)."""
     train_acc, test_acc = _selected_train_acc(record), record.get("test_acc")
     return {
@@ -107,59 +108,26 @@ def metric_values(record: Dict[str, Any]) -> Dict[str, float | None]:
     }
 
 
-def _note(record: Dict[str, Any]) -> str:
-    """One line on why a run did not complete."""
-    status = record.get("status")
-    if status == "diverged" and record.get("diverged_at"):
-        at = record["diverged_at"]
-        return f"loss non-finite at epoch {at.get('epoch')} step {at.get('step')}"
-    if status == "failed":
-        return str(record.get("error", "")).splitlines()[0] if record.get("error") else ""
-    if status in ("pruned", "interrupted") and record.get("stop_reason"):
-        return str(record["stop_reason"]).splitlines()[0]   # why the run was stopped (C1)
-    if status == "running":
-        epochs = len(record.get("history") or [])
-        return f"no final record: still running or killed after {epochs} epoch(s)"
-    return ""
-
-
-def _hydra_overrides(run_dir: Path) -> List[str] | None:
-    """The job's overrides as Hydra saved them, for runs whose metrics.json is missing or bad."""
-    path = run_dir / OVERRIDES_FILE
-    if not path.is_file():
-        return None
-    import yaml  # PyYAML, a Hydra dependency; only needed for runs without a usable record
-
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    return [str(o) for o in loaded] if isinstance(loaded, list) else None
-
-
 def run_row(run_dir: Path) -> Dict[str, Any]:
     """One table row for the run in `run_dir`. `overrides` is None when nothing says what the
     run was (no readable record and no Hydra overrides file)."""
-    path = run_dir / METRICS_FILE
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        overrides = _hydra_overrides(run_dir)
-        absent = isinstance(err, FileNotFoundError)
-        return {"run_dir": str(run_dir), "status": "missing" if absent else "unreadable",
+    record = RunRecord.load(run_dir)
+    if not record.readable:
+        overrides = hydra_overrides(run_dir)
+        absent = record.status == MISSING
+        return {"run_dir": str(run_dir), "status": record.status,
                 "seed": _seed(overrides or []),
                 "overrides": None if overrides is None else parse_overrides(overrides),
-                "note": "no metrics.json: the job is starting, or stopped before its first "
-                        "record (see its train.log)" if absent
-                        else f"{METRICS_FILE}: {type(err).__name__}: {err}",
+                "note": f"no {METRICS_FILE}: the job is starting, or stopped before its first "
+                        "record (see its train.log)" if absent else record.problem,
                 **dict.fromkeys(METRICS)}
-    return {"run_dir": str(run_dir), "status": record.get("status", "unknown"),
-            "seed": record.get("seed"), "overrides": parse_overrides(record.get("overrides") or []),
-            "note": _note(record), **metric_values(record)}
+    return {"run_dir": str(run_dir), "status": record.status, "seed": record.seed,
+            "overrides": parse_overrides(record.overrides), "note": record.note(),
+            **metric_values(record)}
 
 
 def _seed(overrides: List[str]) -> int | None:
-    seeds = [o.split("=", 1)[1] for o in overrides if override_key(o) == "seed" and "=" in o]
+    seeds = [override_value(o) for o in overrides if override_key(o) == "seed" and "=" in o]
     return int(seeds[0]) if seeds and seeds[0].lstrip("-").isdigit() else None
 
 

@@ -4,15 +4,12 @@ multirun; contract C2) read for the report: trials with their objective, pruned 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from .arms import read_record
-
-SEARCH_FILE = "search.json"
+from ..record.run_record import SEARCH_FILE, RunRecord, load_search
 
 
 @dataclass
@@ -38,18 +35,19 @@ def _trial_value(trial: Dict[str, Any], objective: str, base: Path) -> Optional[
     if not trial.get("run_dir"):
         return None
     run_dir = Path(trial["run_dir"])
-    record = read_record(run_dir if run_dir.is_absolute() else base / run_dir)
-    value = (record or {}).get(objective)
+    value = RunRecord.load(run_dir if run_dir.is_absolute() else base / run_dir).get(objective)
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def read_search(path: Path) -> Search:
     """The search record; a broken one gives a Search with no trials and says why."""
+    data, problem = load_search(Path(path).parent)
     try:
-        data = json.loads(Path(path).read_text())
         trials = list(data.get("trials") or [])
-    except (OSError, ValueError, AttributeError, TypeError) as err:
-        return Search(Path(path), {}, [], [f"{path}: unreadable ({type(err).__name__}: {err})"])
+    except TypeError as err:
+        problem = problem or f"{path}: unreadable ({type(err).__name__}: {err})"
+    if problem:
+        return Search(Path(path), {}, [], [problem])
     objective = str(data.get("objective") or "best_val_acc")
     out, problems = [], []
     for trial in trials:

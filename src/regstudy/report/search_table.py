@@ -7,15 +7,14 @@ its trial number; pruned trials are listed as pruned, not failed. Torch- and opt
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
 import pandas as pd
 
+from ..record.run_record import SEARCH_FILE, RunRecord, read_search
 from .runs import find_runs
 
-SEARCH_FILE = "search.json"
 SWEEPER_MARK = "regstudy_search.optuna_sweeper"
 # Order of statuses under the ranked (completed) trials.
 STATUS_ORDER = {"completed": 0, "pruned": 1, "diverged": 2, "failed": 3, "running": 4}
@@ -35,22 +34,19 @@ def _sweeper_is_optuna(d: Path) -> bool:
 
 
 def _summary(d: Path) -> Dict[str, Any]:
-    try:
-        return json.loads((d / SEARCH_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
+    return read_search(d) or {}
 
 
 def _trial_row(run_dir: Path, states: Dict[int, str]) -> Optional[Dict[str, Any]]:
-    try:
-        record = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
+    loaded = RunRecord.read(run_dir)
+    if loaded is None:
         return None
-    search = (record.get("config") or {}).get("search") or {}
+    record = loaded.data
+    search = loaded.config.get("search") or {}
     if search.get("trial") is None:
         return None
     number = int(search["trial"])
-    status = record.get("status", "unknown")
+    status = loaded.status
     if status == "running" and states.get(number) == "fail":
         status = "failed"         # its process was killed; the study failed it
     info = record.get("search") or {}

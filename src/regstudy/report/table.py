@@ -15,14 +15,13 @@ from typing import Dict, List, Optional
 
 import pandas as pd
 
+from ..record.run_record import STATUSES
 from . import stats
 from .compare import PAIRED, WELCH, Comparison, compare
 from .power import mde, seeds_needed
 from .runs import METRICS
 
 DEFAULT_LABEL = "(default)"   # a key some runs override and this one does not
-STATUSES = ("completed", "diverged", "failed", "pruned", "interrupted", "running", "missing",
-            "unreadable")
 
 # metric -> (heading, scale for display, decimals)
 DISPLAY = {

@@ -34,8 +34,8 @@ def connect(search, max_epochs: int) -> Optional[TrialReporter]:
     import optuna
 
     from .algorithms import build_pruner
+    from .optuna_study import PRUNER_ATTR, trial_id
     from .storage import open_storage
-    from .study import PRUNER_ATTR, trial_id
 
     storage = open_storage(search.storage)
     study = optuna.load_study(study_name=search.study, storage=storage)

@@ -7,7 +7,6 @@ Every input check happens in `prepare`, before any trial is asked for.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -16,13 +15,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..record.run_record import RunRecord, annotate_trial, write_search
 from .algorithms import build_pruner, build_sampler, check_names, grid_of, random_start_note
 from .errors import SearchError
 from .objective import Objective, get_objectives, record_value
+from .optuna_study import RUN_STATUS, Heartbeat, open_study
 from .space import Space, as_override, parse_space
 from .storage import default_url, open_storage
-from .study import RUN_STATUS, Heartbeat, open_study
-from .summary import annotate_run, summarize, write_summary
+from .summary import summarize
 
 log = logging.getLogger("regstudy")
 
@@ -193,11 +193,9 @@ def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
     """Tell the study the outcome of one trial from its run record; returns the run status."""
     from optuna.trial import TrialState
 
-    try:
-        record = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        record = {"status": "failed"}
-    status = "failed" if problem else record.get("status", "failed")
+    loaded = RunRecord.load(run_dir)
+    record = loaded.data
+    status = "failed" if problem or not loaded.readable else loaded.get("status", "failed")
     values = [record_value(o, record) if status == "completed" else None
               for o in plan.objectives or [plan.objective]]
     if status == "completed" and any(v is None or not math.isfinite(v) for v in values):
@@ -217,7 +215,7 @@ def tell(plan: Plan, trial, params: Dict[str, Any], run_dir: Path,
         # only inside optimize(); the trial is stored already and n_trials is capped at the grid.
         if "Study.stop" not in str(err):
             raise
-    annotate_run(run_dir, {"study_name": plan.study.study_name, "trial": trial.number,
+    annotate_trial(run_dir, {"study_name": plan.study.study_name, "trial": trial.number,
                            "params": params, "objective": plan.objective_label,
                            "value": None if state != TrialState.COMPLETE else value,
                            "state": state.name.lower()},
@@ -247,7 +245,7 @@ def run_search(plan: Plan, sweep_dir: Path, launch: Callable[[List[List[str]], i
     stopped = failure_stop(plan)
     if stopped:
         summary["stopped"] = stopped
-    path = write_summary(sweep_dir, summary)
+    path = write_search(sweep_dir, summary)
     log.info("search summary%s: %s (best: %s)", " (partial: other workers' trials still run)"
              if summary["partial"] else "", path, summary["best"])
     return summary
@@ -260,7 +258,7 @@ def record_dead_trials(plan: Plan, sweep_dir: Path, numbers: List[int]) -> None:
         return
     for trial in plan.study.get_trials(deepcopy=False):
         if trial.number in numbers:
-            annotate_run(sweep_dir / str(trial.number),
+            annotate_trial(sweep_dir / str(trial.number),
                          {"study_name": plan.study.study_name, "trial": trial.number,
                           "params": dict(trial.params), "objective": plan.objective_label,
                           "value": None, "state": "fail"},
@@ -289,6 +287,6 @@ def _dist(param):
 
 
 def _tid(plan: Plan, trial) -> int:
-    from .study import trial_id
+    from .optuna_study import trial_id
 
     return trial_id(plan.storage, plan.study, trial.number)

@@ -40,8 +40,8 @@ class Scheduler:
 
     def room(self, free: int) -> int:
         """How many trials to ask for now: free slots, n_trials left, the failure budget."""
+        from .optuna_study import fail_dead_trials, slots_left
         from .runner import failure_stop, record_dead_trials
-        from .study import fail_dead_trials, slots_left
 
         record_dead_trials(self.plan, self.sweep_dir,
                            fail_dead_trials(self.plan.study, self.plan.storage))
@@ -51,8 +51,8 @@ class Scheduler:
 
     def ask(self, n: int) -> List[Job]:
         """n new trials; one whose overrides the config check refuses is failed (told) at once."""
+        from .optuna_study import mark_holder, trial_id
         from .runner import tell, trial_overrides
-        from .study import mark_holder, trial_id
 
         with warnings.catch_warnings():   # heartbeats are recorded by `Heartbeat`
             warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
@@ -80,8 +80,8 @@ class Scheduler:
         return trial
 
     def finish(self, jobs: List[Job]) -> None:
+        from .optuna_study import trial_id
         from .runner import tell
-        from .study import trial_id
 
         for trial, params, _ in jobs:
             tell(self.plan, trial, params, self.sweep_dir / str(trial.number))

@@ -1,33 +1,13 @@
-"""What a search leaves on disk: search.json in the sweep dir (contract C2), and each trial's
-study name, number and sampled parameters in its run's metrics.json."""
+"""The summary of a search that goes into its sweep dir's search.json (contract C2; written by
+regstudy.record.run_record, like each trial's study name, number and parameters in its record)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Callable, Dict, List
 
-from ..record.files import atomic_write_json
 from .space import as_override
 
-SEARCH_FILE = "search.json"
 COUNTED = ("complete", "pruned", "failed", "diverged")
-
-
-def annotate_run(run_dir: Path, info: Dict[str, Any], failed: str = "") -> None:
-    """Add `search` (study, trial number, params) to a trial's metrics.json, if it has one;
-    with `failed` (the reason), a record the study counts as failed says so too, instead of
-    the `running` or `interrupted` its killed run left."""
-    path = Path(run_dir) / "metrics.json"
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    record["search"] = info
-    if failed and record.get("status") not in ("failed", "diverged"):
-        record["error"] = record.get("error") or failed
-        record["status"] = "failed"
-    atomic_write_json(path, record)
 
 
 def _trial_row(trial, clean: Callable[[Dict[str, Any]], Dict[str, Any]]) -> Dict[str, Any]:
@@ -81,9 +61,3 @@ def summarize(study, storage_url: str, objective: Any, direction: Any, n_trials:
     return {"study_name": study.study_name, "storage": storage_url, "objective": objective,
             "direction": direction, "n_trials": n_trials, "partial": partial, "best": best,
             "counts": counts, "trials": rows}
-
-
-def write_summary(sweep_dir: Path, summary: Dict[str, Any]) -> Path:
-    path = Path(sweep_dir) / SEARCH_FILE
-    atomic_write_json(path, summary)
-    return path

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from ..record.run_record import override_key
+
 # Keys of Hydra's Optuna plugin (hydra-optuna-sweeper) -> regstudy's equivalent.
 PLUGIN_KEYS = {
     "hydra/sweeper/sampler": "hydra.sweeper.sampler=NAME (tpe, random, grid, cmaes, qmc, gp, "
@@ -20,14 +22,10 @@ PLUGIN_KEYS = {
 }
 
 
-def _key(arg: str) -> str:
-    return arg.split("=", 1)[0].lstrip("+~")
-
-
 def plugin_syntax_error(args: Iterable[str]) -> Optional[str]:
     """One line naming regstudy's key for an override in Hydra's Optuna plugin's syntax."""
     for arg in args:
-        key = _key(arg)
+        key = override_key(arg)
         for theirs, ours in PLUGIN_KEYS.items():
             if key == theirs or (theirs.endswith(".") and key.startswith(theirs)):
                 return (f"{arg}: that is the syntax of Hydra's own Optuna plugin; regstudy's "

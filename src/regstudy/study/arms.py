@@ -8,29 +8,15 @@ record of every run holds the values it was trained with.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from omegaconf import OmegaConf
 
+from ..record.run_record import override_key
 from .commands import ARM_GROUP
 from .compose import Composer
 from .spec import Arm, Study, StudyError
-
-SEARCH_FILE = "search.json"   # written by the search sweeper at the end of a search (C2)
-
-
-def read_search(sweep_dir: Path) -> Optional[Dict[str, Any]]:
-    """The search summary of a finished search, or None when there is none (yet)."""
-    try:
-        return json.loads((Path(sweep_dir) / SEARCH_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def arm_node(composer: Composer, regs: List[str], overrides: List[str]) -> Dict[str, Any]:

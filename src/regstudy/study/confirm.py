@@ -8,11 +8,11 @@ winner is the trial with the best mean objective over its own seed and the confi
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ..record.run_record import COMPLETED, METRICS_FILE, RunRecord
 from .commands import VALIDATION_TABLE
 from .process import say, warn
 from .spec import Arm, Study
@@ -42,12 +42,9 @@ def _values(sweep_dir: Path, objective: str, direction: Optional[str]) -> List[f
 
     obj, _ = get_objective(objective, direction)
     out = []
-    for path in sorted(sweep_dir.glob("*/metrics.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        value = record_value(obj, record) if record.get("status") == "completed" else None
+    for path in sorted(sweep_dir.glob(f"*/{METRICS_FILE}")):
+        record = RunRecord.load(path.parent)
+        value = record_value(obj, record.data) if record.status == COMPLETED else None
         if value is not None and math.isfinite(value):
             out.append(value)
     return out

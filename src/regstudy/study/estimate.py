@@ -9,7 +9,6 @@ bound: pruning and early stopping end runs sooner.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
 
+from ..record.run_record import RunRecord
 from .commands import grid_size
 from .spec import Study, grid_arms
 
@@ -73,7 +73,10 @@ def measure(base: List[str], regs: List[str], steps: int = 30) -> Timing:
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
             raise RuntimeError(f"the timing run failed: {tail}")
-        rec = json.loads(Path(tmp, "run", "metrics.json").read_text())
+        loaded = RunRecord.load(Path(tmp, "run"))
+    if not loaded.readable:
+        raise RuntimeError(f"the timing run left no record: {loaded.problem}")
+    rec = loaded.data
     batch = int(rec["config"]["trainer"]["batch_size"])
     per_step = rec["train_seconds"] / max(rec["steps"], 1)
     timing = Timing(per_step, math.ceil(rec["train_size"] / batch), rec["val_size"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from ..record.run_record import override_key
 from .spec import Study
 
 PLUGIN_GROUPS = ("hydra/launcher", "hydra/sweeper")
@@ -34,8 +35,8 @@ def plugin_error(study: Study, base: List[str]) -> Optional[str]:
         text = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         first = next((ln for ln in text if "Could not" in ln), text[0] if text else
                      type(err).__name__)
-        groups = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in PLUGIN_GROUPS]
-        named = " ".join([o for o in groups if o.split("=", 1)[0].lstrip("+~") in first]
+        groups = [o for o in overrides if override_key(o) in PLUGIN_GROUPS]
+        named = " ".join([o for o in groups if override_key(o) in first]
                          or groups)
         hint = next((h for k, h in HINTS.items() if k in named and k in first), None)
         return f"{named}: cannot be loaded ({first}){'; ' + hint if hint else ''}"

@@ -7,13 +7,12 @@ re-launched.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
-from ..record.plan import read_plan
-from .arms import SEARCH_FILE, ablation_arms, arm_node, best_combination, read_search, write_arm
+from ..record.run_record import SEARCH_FILE, RunRecord, read_plan, read_search
+from .arms import ablation_arms, arm_node, best_combination, write_arm
 from .commands import (
     ARM_GROUP,
     final_overrides,
@@ -25,8 +24,6 @@ from .commands import (
 from .compose import Composer
 from .process import run_logged, say, warn
 from .spec import Arm, Study, StudyError, grid_arms
-
-FINISHED = {"completed", "diverged", "pruned"}   # statuses a re-launch does not retrain
 
 
 class StageError(RuntimeError):
@@ -59,13 +56,6 @@ class Layout:
         return self.root / "logs" / f"{name}.log"
 
 
-def _status(run_dir: Path) -> Optional[str]:
-    try:
-        return json.loads((run_dir / "metrics.json").read_text()).get("status")
-    except (OSError, ValueError):
-        return None
-
-
 def sweep_done(sweep_dir: Path, expected: Set[Tuple[str, ...]]) -> bool:
     """Whether the sweep in `sweep_dir` planned exactly `expected` jobs (each the sorted tuple
     of its arm and seed overrides) and every one of them has finished."""
@@ -74,7 +64,7 @@ def sweep_done(sweep_dir: Path, expected: Set[Tuple[str, ...]]) -> bool:
     jobs = {tuple(sorted(o for o in j["overrides"] if o.startswith(varying))) for j in plan or []}
     if not plan or len(plan) != len(expected) or jobs != expected:
         return False
-    return all(_status(sweep_dir / j["subdir"]) in FINISHED for j in plan)
+    return all(RunRecord.load(sweep_dir / j["subdir"]).finished for j in plan)
 
 
 def _sweep(argv_overrides: List[str], sweep_dir: Path, log: Path, what: str) -> int:

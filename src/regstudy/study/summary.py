@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ..record.run_record import SEARCH_FILE, read_search
 from .process import say, warn
 from .spec import Study
 
@@ -65,10 +66,10 @@ def write_tables(study: Study, root: Path, ablation: Optional[Dict[str, Any]]) -
 
 
 def write_report(study: Study, root: Path, log: Path) -> Optional[Path]:
-    """The HTML page of the final runs (`regstudy report`, in process)."""
+    """The HTML page of the final runs (what `regstudy report` writes, in process)."""
     import contextlib
 
-    from ..report.report_command import main as report_main
+    from ..report.page import write_report as write_page
 
     out = root / REPORT_FILE
     searches = collect_searches(root)
@@ -80,7 +81,10 @@ def write_report(study: Study, root: Path, log: Path) -> Optional[Path]:
     with open(log, "a") as stream, contextlib.redirect_stdout(stream), \
             contextlib.redirect_stderr(stream):
         try:
-            code = report_main(argv)
+            print(write_page([root / "final", *([searches] if searches else [])], out,
+                             study.metric, f"arm={study.baseline}", argv,
+                             study.analysis.method == "paired", study.analysis.sesoi or 0.0))
+            code = 0
         except Exception as err:   # the tables are written: a figure problem must not lose them
             print(f"{type(err).__name__}: {err}")
             code = 1
@@ -95,11 +99,13 @@ def collect_searches(root: Path) -> Optional[Path]:
     """Each arm's search.json copied to DIR/searches/ARM/ (trial paths made absolute), so the
     report shows every arm's search (values found, trials taken) beside the final runs
     without counting the tuning runs in the table."""
-    found = sorted((root / "tune").glob("*/search.json"))
+    found = sorted((root / "tune").glob(f"*/{SEARCH_FILE}"))
     if not found:
         return None
     for path in found:
-        data = json.loads(path.read_text())
+        data = read_search(path.parent)
+        if data is None:
+            continue
         for item in [data.get("best") or {}, *(data.get("trials") or [])]:
             if item.get("run_dir") and not Path(item["run_dir"]).is_absolute():
                 item["run_dir"] = str((path.parent / item["run_dir"]).resolve())

@@ -1,7 +1,8 @@
-"""Hydra callbacks of `regstudy train`: a thread budget per job, a check of the launcher's
-requeue settings, and the table at sweep end.
+"""Hydra callbacks of `regstudy train`, one job each: a thread budget per job, a check of the
+launcher's requeue settings, and at sweep end the table and the HTML report (the sweep plan,
+written at sweep start, is regstudy.sweep.plan.SweepPlan).
 
-Configured under `hydra.callbacks` in configs/train.yaml. Both import nothing heavy at
+Configured under `hydra.callbacks` in configs/train.yaml. They import nothing heavy at
 module level: Hydra instantiates callbacks for every run, `--cfg job` included.
 """
 
@@ -15,9 +16,8 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ..record.plan import read_plan, write_plan
+from ..record.run_record import read_plan
 from ..threads import JOB_THREADS_ENV, available_cpus, threads_per_job
-from .plan import planned_jobs
 
 log = logging.getLogger("regstudy")
 
@@ -67,8 +67,7 @@ class LauncherCheck(Callback):
 
 
 class SweepTable(Callback):
-    """Writes table.md and table.csv (what `regstudy table SWEEP_DIR` prints) and report.html
-    (`regstudy report SWEEP_DIR`) into the sweep dir.
+    """Writes table.md and table.csv (what `regstudy table SWEEP_DIR` prints) into the sweep dir.
 
     Hydra calls `on_multirun_end` only when every job returned; after a failed job run
     `regstudy table` on the directory, which lists failed, diverged and killed runs as such,
@@ -78,17 +77,8 @@ class SweepTable(Callback):
         self.metric = metric
         self.baseline = baseline
 
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:
-            jobs = planned_jobs(config)
-        except Exception as err:  # e.g. a glob sweep the parser cannot expand without a loader
-            log.debug("no sweep plan: %s: %s", type(err).__name__, err)
-            return
-        if jobs is not None:
-            write_plan(Path(config.hydra.sweep.dir), jobs)
-
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from ..report.command import render
+        from ..report.render import render
         from ..report.table import BaselineError
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -104,12 +94,24 @@ class SweepTable(Callback):
                         type(err).__name__, err, sweep_dir)
             return
         log.info("sweep table: %s", sweep_dir / TABLE_FILES["markdown"])
-        self._write_report(sweep_dir)
 
-    def _write_report(self, sweep_dir: Path) -> None:
-        """The HTML report beside the table; a failure is logged, never raised."""
+
+class SweepReport(Callback):
+    """Writes report.html (`regstudy report SWEEP_DIR`) into the sweep dir at sweep end; its
+    metric and baseline default to the table's (configs/train.yaml), so
+    `hydra.callbacks.sweep_table.metric=...` sets both."""
+
+    def __init__(self, metric: str = "test_error", baseline: Optional[str] = None) -> None:
+        self.metric = metric
+        self.baseline = baseline
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self.write(Path(config.hydra.sweep.dir))
+
+    def write(self, sweep_dir: Path) -> None:
+        """The HTML report; a failure is logged, never raised (the runs are on disk)."""
         try:
-            from ..report.report_command import write_report
+            from ..report.page import write_report
 
             path = write_report([sweep_dir], sweep_dir / REPORT_FILE, self.metric, self.baseline)
         except Exception as err:

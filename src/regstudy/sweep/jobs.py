@@ -14,6 +14,8 @@ import signal
 from pathlib import Path
 from typing import List, Optional
 
+from ..record.run_record import override_key
+
 log = logging.getLogger("regstudy")
 
 LATEST_LINK = "latest"
@@ -72,7 +74,7 @@ def continue_command(hc, run_dir: Path, threads: int) -> str:
 
 
 def user_set_run_dir(hc) -> bool:
-    return any(o.split("=", 1)[0].lstrip("+") == "hydra.run.dir" for o in hc.overrides.hydra)
+    return any(override_key(o) == "hydra.run.dir" for o in hc.overrides.hydra)
 
 
 def link_latest(hc, run_dir: Path) -> None:

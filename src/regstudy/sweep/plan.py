@@ -1,6 +1,7 @@
-"""The list of jobs a sweep will launch (stored by regstudy.record.plan before the first starts).
+"""The sweep plan: the list of jobs a sweep will launch, written to sweep_plan.json (by
+regstudy.record.run_record) by the SweepPlan callback before the first job starts.
 
-A job that stops on a config or data error leaves no directory (train_app removes it), and
+A job that stops on a config or data error leaves no directory (`regstudy train` removes it), and
 on a cluster a job may not have started yet; without the plan, `regstudy table` could not
 tell such jobs from jobs never asked for. Written for Hydra's basic sweeper with the
 default `hydra.sweep.subdir=${hydra.job.num}`, the only case where the job -> directory
@@ -9,11 +10,16 @@ mapping is known in advance.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional
+import logging
+from pathlib import Path
+from typing import Any, List, Optional
 
-if TYPE_CHECKING:
-    from omegaconf import DictConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
+from ..record.run_record import write_plan
+
+log = logging.getLogger("regstudy")
 JOB_NUM_SUBDIR = "${hydra.job.num}"
 
 
@@ -34,3 +40,17 @@ def planned_jobs(config: DictConfig) -> Optional[List[List[str]]]:
     parsed = OverridesParser.create().parse_overrides(arguments)
     batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
     return [list(job) for batch in batches for job in batch]
+
+
+class SweepPlan(Callback):
+    """Writes the sweep's plan (sweep_plan.json) at the start of a multirun, so `regstudy table`
+    and the thread budget know every job before the first one starts."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            jobs = planned_jobs(config)
+        except Exception as err:  # e.g. a glob sweep the parser cannot expand without a loader
+            log.debug("no sweep plan: %s: %s", type(err).__name__, err)
+            return
+        if jobs is not None:
+            write_plan(Path(config.hydra.sweep.dir), jobs)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from ..provenance import source_commit
-from .spec import LAUNCHER_KEYS, Study, StudyError
+from ..record.run_record import override_key
+from ..study.spec import LAUNCHER_KEYS, Study, StudyError
 
 QUOTED_STUDY_KEYS = ("study.space.", "study.arm_space.", "study.grid.values.")
 
@@ -46,7 +47,7 @@ def split_overrides(overrides: List[str]) -> Tuple[List[str], List[str]]:
     are the study's to set, and trainer.epochs only supplies the default of its epochs."""
     study, base = [], []
     for ov in overrides:
-        key = ov.split("=", 1)[0].lstrip("+~")
+        key = override_key(ov)
         if key == "reg" or key.startswith("reg."):
             raise StudyError(f"{ov}: the arms set the regularizers; declare arms in "
                              "study.arms or search spaces in study.space instead")
@@ -59,7 +60,7 @@ def split_overrides(overrides: List[str]) -> Tuple[List[str], List[str]]:
 
 def run_overrides(base: List[str]) -> List[str]:
     """What every stage's runs get: the base without trainer.epochs (each stage sets it)."""
-    return [ov for ov in base if ov.split("=", 1)[0].lstrip("+~") != "trainer.epochs"]
+    return [ov for ov in base if override_key(ov) != "trainer.epochs"]
 
 
 def quote_spaces(overrides: List[str]) -> List[str]:
@@ -78,8 +79,8 @@ def load(overrides: List[str]) -> Tuple[Study, List[str], Any]:
     """The checked study, the overrides its runs get, and the composed config."""
     from ..config.errors import added_key_problem, composition_line
     from ..paths import config_dir
-    from .compose import Composer
-    from .spec import read_study
+    from ..study.compose import Composer
+    from ..study.spec import read_study
 
     study_ov, base = split_overrides(overrides)
     composable = [o for o in base if not o.lstrip("+~").startswith("hydra")]
@@ -116,7 +117,7 @@ def main(argv: List[str]) -> int:
     except StudyError as err:
         print(f"regstudy study: error: {err}", file=sys.stderr)
         return 2
-    from .plugins import plugin_error
+    from ..study.plugins import plugin_error
 
     problem = plugin_error(study, base)
     if problem:
@@ -124,10 +125,10 @@ def main(argv: List[str]) -> int:
         return 2
     root = args.dir or default_dir(cfg)
     if args.dry_run:
-        from .plan_text import print_plan
+        from ..study.plan_text import print_plan
 
         return print_plan(study, base, root)
-    from .stages import StageError
+    from ..study.stages import StageError
 
     try:
         run_study(study, base, root, "regstudy study " + " ".join(argv))
@@ -143,9 +144,9 @@ def main(argv: List[str]) -> int:
 
 def run_study(study: Study, base: List[str], root: Path, command: str) -> Dict[str, Any]:
     """The three stages into `root`; returns what study.json holds."""
-    from .compose import Composer
-    from .stages import Layout, run_final, run_grid, run_sequential, run_tuning, write_arms
-    from .summary import (
+    from ..study.compose import Composer
+    from ..study.stages import Layout, run_final, run_grid, run_sequential, run_tuning, write_arms
+    from ..study.summary import (
         arm_entry,
         grid_summary,
         verdicts,

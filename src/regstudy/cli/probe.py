@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, List, Tuple
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .config.choices import INITS
-from .config.schema import ProbeConfig
+from ..config.choices import INITS
+from ..config.schema import ProbeConfig
 
 if TYPE_CHECKING:  # torch is imported only once the options are known to be valid
     import torch
 
-    from .diagnostics.probe import Check
+    from ..diagnostics.probe import Check
 
 USAGE = """usage: regstudy probe [OVERRIDE...] [probe.KEY=VALUE...]
 
@@ -88,8 +88,8 @@ def compose_train_config(overrides: List[str]) -> DictConfig:
     """The training config `regstudy train OVERRIDES` would run, without starting a job."""
     from hydra.errors import HydraException
 
-    from .config.compose import compose
-    from .config.errors import added_key_problem, composition_line
+    from ..config.compose import compose
+    from ..config.errors import added_key_problem, composition_line
 
     problem = added_key_problem(overrides)
     if problem:
@@ -104,11 +104,11 @@ def probe_model(cfg: DictConfig, opts: DictConfig, gen: torch.Generator) -> Chec
     """Build the configured model exactly as training would and trace a few batches."""
     import torch
 
-    from .data.datamodule import load_data
-    from .data.decode import DataNotFoundError
-    from .data.specs import get_spec
-    from .diagnostics.probe import model_check
-    from .train.run import RunAborted, arch_options, build_checked, prepare
+    from ..data.datamodule import load_data
+    from ..data.decode import DataNotFoundError
+    from ..data.specs import get_spec
+    from ..diagnostics.probe import model_check
+    from ..training.run import RunAborted, arch_options, build_checked, prepare
 
     spec = get_spec(cfg.dataset.name)
     try:
@@ -137,7 +137,7 @@ def probe_model(cfg: DictConfig, opts: DictConfig, gen: torch.Generator) -> Chec
 def run_checks(cfg: DictConfig, opts: DictConfig) -> List[Check]:
     import torch
 
-    from .diagnostics.probe import dropout_check, init_check, variance_shift_check
+    from ..diagnostics.probe import dropout_check, init_check, variance_shift_check
 
     gen = torch.Generator().manual_seed(cfg.seed)
     checks = []
@@ -162,9 +162,9 @@ def main(argv: List[str]) -> int:
     try:
         opts = probe_options(probe_args)
         cfg = compose_train_config(overrides)
-        from .diagnostics.probe import format_check
-        from .report.plots import probe_figure, save_figure
-        from .train.runtime import seed_everything
+        from ..diagnostics.probe import format_check
+        from ..report.plots import probe_figure, save_figure
+        from ..training.runtime import seed_everything
 
         seed_everything(cfg.seed, False)
         checks = run_checks(cfg, opts)

@@ -1,4 +1,5 @@
-"""`regstudy` command line: dispatches to subcommands, importing heavy modules only when needed."""
+"""`regstudy` command line: dispatches to one module per command (cli/train.py, table.py, plot.py,
+report.py, probe.py, study.py), importing each, and what it needs, only when it is run."""
 
 from __future__ import annotations
 
@@ -26,38 +27,38 @@ options:
 
 
 def _train(argv: List[str]) -> int:
-    from . import train_app
+    from .train import main as train_main
 
-    train_app.main(argv)
+    train_main(argv)
     return 0
 
 
 def _table(argv: List[str]) -> int:
-    from .report.command import main as table_main
+    from .table import main as table_main
 
     return table_main(argv)
 
 
 def _plot(argv: List[str]) -> int:
-    from .report.plot_command import main as plot_main
+    from .plot import main as plot_main
 
     return plot_main(argv)
 
 
 def _report(argv: List[str]) -> int:
-    from .report.report_command import main as report_main
+    from .report import main as report_main
 
     return report_main(argv)
 
 
 def _probe(argv: List[str]) -> int:
-    from .probe_app import main as probe_main
+    from .probe import main as probe_main
 
     return probe_main(argv)
 
 
 def _study(argv: List[str]) -> int:
-    from .study.command import main as study_main
+    from .study import main as study_main
 
     return study_main(argv)
 
@@ -72,7 +73,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(USAGE, end="")
         return 0 if argv else 2
     if argv[0] == "--version":
-        from . import __version__
+        from .. import __version__
 
         print(f"regstudy {__version__}")
         return 0
@@ -84,6 +85,3 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     return COMMANDS[command](rest) or 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

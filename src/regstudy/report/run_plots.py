@@ -1,18 +1,18 @@
-"""`regstudy plot {gradflow,curves} RUN_DIR...`: several runs in one figure, from metrics.json.
+"""The figures of `regstudy plot {gradflow,curves} RUN_DIR...`: several runs in one figure, from
+their records.
 
 Torch-free: reads only the run records.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..record.run_record import METRICS_FILE, MISSING, RunRecord
 from .plots import GradFlowSeries, curves_figure, gradflow_figure, save_figure
-from .runs import METRICS_FILE, parse_overrides
+from .runs import parse_overrides
 
 
 class PlotError(ValueError):
@@ -20,13 +20,13 @@ class PlotError(ValueError):
 
 
 def load_record(run_dir: Path) -> Dict[str, Any]:
-    path = Path(run_dir) / METRICS_FILE
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PlotError(f"{run_dir}: no {METRICS_FILE} (is it a run directory?)") from None
-    except (OSError, ValueError) as err:
-        raise PlotError(f"{path}: unreadable ({type(err).__name__}: {err})") from None
+    """The run's metrics.json as stored; PlotError when it is missing or unreadable."""
+    record = RunRecord.load(run_dir)
+    if record.status == MISSING:
+        raise PlotError(f"{run_dir}: no {METRICS_FILE} (is it a run directory?)")
+    if not record.readable:
+        raise PlotError(f"{run_dir}: unreadable ({record.problem})")
+    return record.data
 
 
 def run_labels(records: Sequence[Dict[str, Any]], dirs: Sequence[Path]) -> List[str]:
@@ -98,46 +98,3 @@ def plot_arms(dirs: Sequence[Path], out: Path, keys: Sequence[str] = (),
     for line in missing:
         print(f"regstudy plot: note: {line}", file=sys.stderr)
     return save_figure(fig, out)
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="regstudy plot",
-                                description="Figures of one or several runs, from their metrics.json.")
-    sub = p.add_subparsers(dest="kind", required=True, metavar="{gradflow,curves}")
-    g = sub.add_parser("gradflow", help="mean and max |grad| per layer (log scale), runs overlaid")
-    g.add_argument("dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    g.add_argument("-o", "--out", type=Path, default=Path("gradflow.png"),
-                   help="output image (default: gradflow.png)")
-    g.add_argument("--epoch", type=int, default=None,
-                   help="epoch to show (default: the last one recorded in each run)")
-    g.add_argument("--title", default=None)
-    c = sub.add_parser("curves", help="train/val loss and accuracy over epochs, runs overlaid; "
-                                      "with --key/--by: any history key, mean over seeds per arm")
-    c.add_argument("dirs", nargs="+", type=Path, metavar="RUN_DIR",
-                   help="run directories; with --key or --by also sweep directories")
-    c.add_argument("-o", "--out", type=Path, default=Path("curves.png"),
-                   help="output image (default: curves.png)")
-    c.add_argument("--key", action="append", default=[], metavar="KEY",
-                   help="a per-epoch history key, one panel each (repeatable), e.g. zsq/mean")
-    c.add_argument("--by", action="append", default=[], metavar="OVERRIDE",
-                   help="group runs into arms by this override key (repeatable), e.g. reg; "
-                        "default with --key: every key that varies. Line: mean over seeds, "
-                        "band: lowest to highest seed")
-    c.add_argument("--logy", action="store_true", help="log scale on the y axis")
-    return p
-
-
-def main(argv: List[str]) -> int:
-    args = parser().parse_args(argv)
-    try:
-        if args.kind == "gradflow":
-            path = plot_gradflow(args.dirs, args.out, args.epoch, args.title)
-        elif args.key or args.by:
-            path = plot_arms(args.dirs, args.out, args.key, args.by, args.logy)
-        else:
-            path = plot_curves(args.dirs, args.out)
-    except PlotError as err:
-        print(f"regstudy plot: error: {err}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0

@@ -5,28 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List
 
-from ..record.files import atomic_write_text
-from .runs import METRICS, NoRunsError
-
-
-def write_report(dirs: Sequence[Path], out: Path, metric: str = "test_error",
-                 baseline: Optional[str] = None, argv: Sequence[str] = (),
-                 paired: bool = False, sesoi: float = 0.0) -> Path:
-    """Build and write the page; raises NoRunsError when there is no run. Written to a
-    temporary name first, so an existing report is replaced only by a complete one."""
-    import matplotlib
-
-    matplotlib.use("Agg")   # no display needed, and no GUI toolkit imported
-    from .html import render
-    from .page import build
-
-    out = Path(out)
-    text = render(build(dirs, out, metric, baseline, argv, paired, sesoi))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, text)
-    return out
+from ..report.runs import METRICS, NoRunsError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,6 +38,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: List[str]) -> int:
     args = parser().parse_args(argv)
+    from ..report.page import write_report  # pandas and matplotlib: only once the args parse
+
     try:
         path = write_report(args.dirs, args.out, args.metric, args.baseline, argv, args.paired,
                             args.sesoi)

@@ -15,12 +15,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from .config.errors import added_key_problem, composition_line, sweep_problem
-from .config.schema import register_configs
-from .paths import config_dir
-from .record.lock import LEASE_FILE, LOCK_FILE
-from .search.config import register_plugin
-from .sweep.jobs import (
+from ..config.errors import added_key_problem, composition_line, sweep_problem
+from ..config.schema import register_configs
+from ..paths import config_dir
+from ..record.lock import LEASE_FILE, LOCK_FILE
+from ..record.run_record import override_key
+from ..search.config import register_plugin
+from ..sweep.jobs import (
     JobLines,
     PoolWorker,
     continue_command,
@@ -29,7 +30,7 @@ from .sweep.jobs import (
     unlink_latest,
     user_set_run_dir,
 )
-from .sweep.stop import SweepStop
+from ..sweep.stop import SweepStop
 
 register_configs()
 register_plugin()   # hydra/sweeper=optuna, also where Hydra's plugin scan cannot see it
@@ -91,7 +92,7 @@ def _mode_error(argv: list[str]) -> str | None:
 
 def main(argv: list[str]) -> None:
     """Entry point of `regstudy train ARGS`: checks what Hydra would fail on, then runs it."""
-    from .search.syntax import command_line_error
+    from ..search.syntax import command_line_error
 
     multirun = any(a in ("-m", "--multirun") for a in argv)
     problem = _mode_error(argv) or command_line_error(argv) or _writable_dir_error(argv) or \
@@ -155,13 +156,13 @@ def tb_run_name(hc) -> str:
         return ""
     shared = _shared_by_every_job(Path(hc.sweep.dir))
     keep = [o for o in hc.overrides.task if o not in shared
-            and not o.split("=", 1)[0].lstrip("+~").startswith(TB_NAME_SKIP)]
+            and not override_key(o).startswith(TB_NAME_SKIP)]
     return ",".join(sorted(keep)).replace("/", "_")[:200] or f"job{hc.job.num}"
 
 
 def _shared_by_every_job(sweep_dir: Path) -> set:
     """Overrides every job of the sweep's plan has: they name no run apart in TensorBoard."""
-    from .record.plan import read_plan
+    from ..record.run_record import read_plan
 
     jobs = read_plan(sweep_dir) or []
     if len(jobs) < 2:
@@ -171,9 +172,9 @@ def _shared_by_every_job(sweep_dir: Path) -> set:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def train(cfg: DictConfig) -> float | None:
-    from .record.lock import RunLocked
-    from .search.job import trial_observers
-    from .train.run import RunAborted, train_run
+    from ..record.lock import RunLocked
+    from ..search.job import trial_observers
+    from ..training.run import RunAborted, train_run
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import time
@@ -24,7 +23,7 @@ from ..observer import Observer
 from ..provenance import source_commit
 from ..record.aside import set_aside_previous
 from ..record.lock import RunLock
-from ..record.metrics import METRICS_FILE, RunRecord
+from ..record.run_record import MISSING, RecordWriter, RunRecord
 from ..record.tensorboard import TBLogger
 from ..regularizers import Regularizer, build_regularizers
 from .checkpoint import (
@@ -47,7 +46,6 @@ log = logging.getLogger("regstudy")
 
 
 # Statuses of a run that ended for good: a re-run of the same configuration does not retrain it.
-FINISHED = ("completed", "diverged", "pruned")
 
 
 class RunAborted(Exception):
@@ -123,25 +121,19 @@ class RunCheckpointer(Checkpointer):
 
 def finished_record(run_dir: Path, config: Dict[str, Any]) -> Dict[str, Any] | None:
     """The stored record if this run directory already holds this configuration, finished."""
-    path = run_dir / METRICS_FILE
-    if not path.is_file():
+    stored = RunRecord.load(run_dir)
+    if stored.status == MISSING:
         return None
-    try:
-        stored = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        log.warning("%s cannot be read (%s); training this run again", path,
-                    type(err).__name__)
+    if not stored.readable:
+        log.warning("%s cannot be read (%s); training this run again", run_dir, stored.problem)
         return None
-    if not isinstance(stored, dict):
-        log.warning("%s is not a run record; training this run again", path)
+    if not stored.finished:
         return None
-    if stored.get("status") not in FINISHED:
-        return None
-    if config_fingerprint(stored.get("config", {})) != config_fingerprint(config):
+    if config_fingerprint(stored.config) != config_fingerprint(config):
         raise RunAborted(f"{run_dir} already holds a finished run of a different configuration "
-                         f"({config_differences(stored.get('config', {}), config)}); use another "
+                         f"({config_differences(stored.config, config)}); use another "
                          "hydra.run.dir, or pass trainer.resume=false to overwrite it")
-    return stored
+    return stored.data
 
 
 def build_checked(cfg: DictConfig, spec) -> Tuple[nn.Module, List[Regularizer]]:
@@ -158,7 +150,7 @@ def build_checked(cfg: DictConfig, spec) -> Tuple[nn.Module, List[Regularizer]]:
     return model, regularizers
 
 
-def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
+def train_run(cfg: DictConfig, run_dir: Path | str, overrides: List[str], *,
               extra_observers: Sequence[Observer] = (), data: Optional[DataBundle] = None,
               tune_allocator: bool = True,
               wrap_observer: Optional[Callable[[Observer], Observer]] = None,
@@ -176,6 +168,7 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: List[str], *,
     The run owns `run_dir` while it trains: a second process raises RunLocked instead of
     training it too. SIGTERM/SIGUSR2 are caught from the moment the lock is held, so a stop
     during start-up still ends as `interrupted` with a checkpoint."""
+    run_dir = Path(run_dir)
     device = prepare(cfg)
     with open_dict(cfg):  # the resolved number goes into the record: re-running it reproduces
         cfg.trainer.threads = apply_threads(cfg.trainer.threads)
@@ -245,7 +238,7 @@ def _train_owned(cfg: DictConfig, run_dir: Path, overrides: List[str], config: D
     return record.data
 
 
-def record_error(record: RunRecord, err: Exception, stopped: bool) -> None:
+def record_error(record: RecordWriter, err: Exception, stopped: bool) -> None:
     """`failed` with the error, or `interrupted` when a signal stopped the run and the hand-over
     raised (submitit declining to requeue: "timed-out too many times"); the checkpoint is kept
     either way, so re-running the command resumes it."""
@@ -299,7 +292,7 @@ def build_parts(cfg: DictConfig, data: DataBundle, device: torch.device):
 
 def start_record(cfg: DictConfig, overrides: List[str], run_dir: Path, model: nn.Module,
                  data: DataBundle, device: torch.device,
-                 resume: Optional[Dict[str, Any]]) -> RunRecord:
+                 resume: Optional[Dict[str, Any]]) -> RecordWriter:
     """metrics.json with status `running`: the config and what the run is made of."""
     meta = _run_meta(cfg, overrides)
     meta.update(device=str(device), num_params=sum(p.numel() for p in model.parameters()),
@@ -318,7 +311,7 @@ def start_record(cfg: DictConfig, overrides: List[str], run_dir: Path, model: nn
              cfg.model.name, cfg.dataset.name, meta["num_params"], device, cfg.trainer.threads,
              meta["train_size"], meta["val_size"], meta["test_size"])
     run_dir.mkdir(parents=True, exist_ok=True)   # Hydra made it; a direct caller may not have
-    return RunRecord(run_dir, meta, earlier_s=earlier_s)
+    return RecordWriter(run_dir, meta, earlier_s=earlier_s)
 
 
 def earlier_wall_seconds(run_dir: Path, state: TrainState) -> float:
@@ -326,8 +319,8 @@ def earlier_wall_seconds(run_dir: Path, state: TrainState) -> float:
     never less than the training time the checkpoint holds (a SIGKILL can outrun the record)."""
     trained = state.train_seconds + (state.partial or {}).get("elapsed", 0.0)
     try:
-        stored = float(json.loads((run_dir / METRICS_FILE).read_text()).get("wall_time_s") or 0)
-    except (OSError, ValueError, TypeError):
+        stored = float(RunRecord.load(run_dir).get("wall_time_s") or 0)
+    except (ValueError, TypeError):
         stored = 0.0
     return max(stored, trained)
 
@@ -342,7 +335,7 @@ def run_observers(cfg: DictConfig, model: nn.Module, run_dir: Path, tb: TBLogger
     return [wrap(obs) for obs in observers] if wrap is not None else observers
 
 
-def record_epoch(record: RunRecord, tb: TBLogger, row: Dict[str, Any]) -> None:
+def record_epoch(record: RecordWriter, tb: TBLogger, row: Dict[str, Any]) -> None:
     """One finished epoch into metrics.json/history.csv and TensorBoard."""
     record.add_epoch(row)
     tb.scalars({f"{k.split('_', 1)[0]}/{k.split('_', 1)[1]}": v for k, v in row.items()
@@ -365,7 +358,7 @@ def _best(st: TrainState) -> Dict[str, Any]:
             "best_val_loss": best_row.get("val_loss")}
 
 
-def finish(result: LoopResult, record: RunRecord, tb: TBLogger, model: nn.Module,
+def finish(result: LoopResult, record: RecordWriter, tb: TBLogger, model: nn.Module,
            data: DataBundle, cfg: DictConfig) -> None:
     """The record's final status: diverged, stopped by an observer (e.g. pruned: the summary so
     far, no test), or completed with test metrics; the checkpoint goes in every case."""
@@ -380,7 +373,7 @@ def finish(result: LoopResult, record: RunRecord, tb: TBLogger, model: nn.Module
     ckpt_path.unlink(missing_ok=True)  # the record now marks the run as finished
 
 
-def _finish_completed(result: LoopResult, record: RunRecord, tb: TBLogger, model: nn.Module,
+def _finish_completed(result: LoopResult, record: RecordWriter, tb: TBLogger, model: nn.Module,
                       data: DataBundle, cfg: DictConfig) -> None:
     st = result.state
     test = final_test(model, result, data, cfg)
