@@ -15,6 +15,8 @@
 #   AuthInfo=cred_expire=15 (a requeued job may start again only after the credential lifetime,
 #   120 s by default); select/cons_tres with CR_Core runs one job per core at once;
 #   partition `high` preempts `debug` (PreemptType=preempt/partition_prio, PreemptMode=REQUEUE).
+# MessageTimeout=30 (10 s by default): on a busy machine a job's srun may take longer than 10 s
+# to send its first message to slurmctld, and the job fails before Python starts.
 set -euo pipefail
 
 DIR="${REGSTUDY_SLURM_DIR:-/tmp/regstudy-slurm}"
@@ -54,6 +56,7 @@ SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=10
 JobRequeue=1
 KillWait=$KILL_WAIT
+MessageTimeout=30
 MinJobAge=300
 ReturnToService=2
 MpiDefault=none
