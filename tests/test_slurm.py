@@ -27,10 +27,12 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 TINY = ["dataset.subset=300", "dataset.val_size=100", "dataset.test_subset=300",
         "trainer.batch_size=50", "trainer.epochs=1", "diag.enabled=false"]
-# Long enough to be stopped inside an epoch: 2 epochs of 400 steps (about 5 s each here),
-# dropout so the torch RNG state matters too; a small validation set, so nearly all the time
-# is spent inside epochs.
-LONG = ["dataset.subset=8000", "dataset.val_size=100", "dataset.test_subset=300",
+# Long enough to be stopped inside an epoch: 2 epochs of 2000 steps (about 10 s each on an
+# idle core, several times that on a busy one), so that the job still trains when a preemption
+# arrives (the high-partition job must first be scheduled; 400 steps, 2 s an epoch, ended
+# first); dropout so the torch RNG state matters too; a small validation set, so nearly all
+# the time is spent inside epochs.
+LONG = ["dataset.subset=40000", "dataset.val_size=100", "dataset.test_subset=300",
         "trainer.batch_size=20", "trainer.epochs=2", "reg=dropout", "seed=3",
         "diag.enabled=false", "trainer.progress=bar"]   # the bar says when an epoch starts
 
