@@ -15,6 +15,8 @@
 #   AuthInfo=cred_expire=15 (a requeued job may start again only after the credential lifetime,
 #   120 s by default); select/cons_tres with CR_Core runs one job per core at once;
 #   partition `high` preempts `debug` (PreemptType=preempt/partition_prio, PreemptMode=REQUEUE).
+# MessageTimeout=30 (10 s by default): on a busy machine a job's srun may take longer than 10 s
+# to send its first message to slurmctld, and the job fails before Python starts.
 set -euo pipefail
 
 DIR="${REGSTUDY_SLURM_DIR:-/tmp/regstudy-slurm}"
@@ -54,6 +56,7 @@ SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=10
 JobRequeue=1
 KillWait=$KILL_WAIT
+MessageTimeout=30
 MinJobAge=300
 ReturnToService=2
 MpiDefault=none
@@ -145,30 +148,34 @@ start() {
   echo "slurm_cluster: up ($NODE, partitions debug and high); export SLURM_CONF=$SLURM_CONF"
 }
 
-stop_pidfile() {  # a pid file written by `start`: SIGTERM, then SIGKILL after 10 s
-  local file="$1" pid
-  [ -f "$file" ] || return 0
-  pid="$(cat "$file")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$file"
+stop_pidfiles() {  # pid files written by `start`: SIGTERM to all at once, SIGKILL after 10 s
+  local file pid alive pids=()
+  for file in "$@"; do
+    [ -f "$file" ] || continue
+    pid="$(cat "$file")"
+    kill "$pid" 2>/dev/null && pids+=("$pid")
+    rm -f "$file"
+  done
+  for _ in $(seq 20); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 0 ] && break
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
 }
 
-stop() {
+stop() {  # the SLURM daemons together, then what they talk to (the database, munge)
   export SLURM_CONF="$DIR/slurm.conf"
   if [ -f "$DIR/run/slurmctld.started" ] && kill -0 "$(cat "$DIR/run/slurmctld.started")" 2>/dev/null; then
     scancel --quiet --user="$(id -un)" 2>/dev/null || true   # jobs of this cluster only
   fi
-  stop_pidfile "$DIR/run/slurmd.started"
-  stop_pidfile "$DIR/run/slurmctld.started"
-  stop_pidfile "$DIR/run/slurmdbd.started"
-  stop_pidfile "$DIR/run/mariadb.pid"
-  if [ -f "$DIR/run/munge.started" ]; then
-    stop_pidfile /run/munge/munged.pid
+  stop_pidfiles "$DIR/run/slurmd.started" "$DIR/run/slurmctld.started" "$DIR/run/slurmdbd.started"
+  if [ -f "$DIR/run/munge.started" ]; then   # munged was started here, not found running
+    stop_pidfiles "$DIR/run/mariadb.pid" /run/munge/munged.pid
     rm -f "$DIR/run/munge.started"
+  else
+    stop_pidfiles "$DIR/run/mariadb.pid"
   fi
   echo "slurm_cluster: stopped"
 }

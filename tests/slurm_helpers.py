@@ -82,6 +82,25 @@ def job_ids(sweep_dir: Path) -> List[str]:
     return sorted(p.name for p in sub.iterdir() if p.is_dir()) if sub.is_dir() else []
 
 
+# sacct states of a job SLURM has not ended yet.
+ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING",
+                 "SUSPENDED", "SIGNALING", "STAGE_OUT", "REQUEUE_HOLD", "REQUEUE_FED"}
+
+
+def final_states(ids: List[str], timeout: float = 120) -> List[str]:
+    """The sacct states of jobs `ids` once SLURM has ended every one of them.
+
+    A sweep returns when each job's result file exists (submitit's test of a finished job);
+    the job's process then still exits (the interpreter and torch shut down), and SLURM
+    records the end after that: seconds later, more on a loaded machine."""
+    def states() -> List[str]:
+        return slurm("sacct", "-n", "-X", "-P", "-o", "State", "-j", ",".join(ids)).split()
+
+    wait_for(lambda: not ACTIVE_STATES.intersection(states()), timeout, "SLURM to end the jobs",
+             poll=1.0)
+    return states()
+
+
 def job_logs(sweep_dir: Path) -> str:
     return "".join(p.read_text(errors="replace")
                    for p in sorted((Path(sweep_dir) / ".submitit").rglob("*_log.*")))
