@@ -40,6 +40,7 @@ def rehearsal(tmp_path_factory):
                           if n.endswith(".json")}
 
 
+@pytest.mark.slow
 def test_every_section_ran_and_wrote_its_files(rehearsal):
     out, results, data = rehearsal
     assert set(data) == {"check", "cuda_tests", "default_run", "fused", "loops"}

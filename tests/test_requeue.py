@@ -93,6 +93,7 @@ DECLINE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_time_out_that_submitit_does_not_requeue_is_recorded_interrupted(tmp_path, mnist_root):
     """The run stopped at a checkpoint and resumes from it: `interrupted`, never `failed`."""
     run_dir = tmp_path / "run"

@@ -53,6 +53,7 @@ def reference(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_is_bit_identical(reference, tmp_path):
     run_dir = tmp_path / "run"
     res = _train(run_dir, fault="step:18")            # epoch 2, batch 6 of 12
@@ -67,6 +68,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(reference, tmp_path):
     _same_run(reference, run_dir)
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_mid_epoch_and_resume_is_bit_identical(reference, tmp_path):
     run_dir = tmp_path / "run"
     res = _train(run_dir, fault="step:17:TERM")
@@ -80,6 +82,7 @@ def test_sigterm_checkpoints_mid_epoch_and_resume_is_bit_identical(reference, tm
     _same_run(reference, run_dir)
 
 
+@pytest.mark.slow
 def test_resume_says_where_it_was_stopped_and_keeps_counting_wall_time(reference, tmp_path):
     """Stopped at step 35 of 36 (epoch 3, batch 11): the stop is logged, the resume names the
     epoch the checkpoint is inside, and wall_time_s covers both processes."""
@@ -99,6 +102,7 @@ def test_resume_says_where_it_was_stopped_and_keeps_counting_wall_time(reference
     _same_run(reference, run_dir)
 
 
+@pytest.mark.slow
 def test_kill_while_writing_checkpoint_keeps_previous_one(reference, tmp_path):
     run_dir = tmp_path / "run"
     res = _train(run_dir, fault="checkpoint_write:2")   # dies writing epoch 2's checkpoint
@@ -117,6 +121,7 @@ def test_finished_run_is_not_retrained(reference):
     assert (reference / "metrics.json").read_text() == before
 
 
+@pytest.mark.slow
 def test_checkpoint_of_other_config_is_refused_not_overwritten(tmp_path):
     run_dir = tmp_path / "run"
     assert _train(run_dir, fault="step:15").returncode != 0

@@ -54,6 +54,7 @@ def test_corrupt_record_is_retrained_and_said_so(tmp_path):
     assert read_metrics(run_dir)["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_sigterm_during_start_up_is_interrupted_and_says_how_to_continue(tmp_path):
     run_dir = tmp_path / "run"
     res = run_cli(["train", *RUN, f"hydra.run.dir={run_dir}"],
@@ -70,6 +71,7 @@ def test_sigterm_during_start_up_is_interrupted_and_says_how_to_continue(tmp_pat
     assert m["status"] == "completed" and m["resumed_at_epoch"] == 0
 
 
+@pytest.mark.slow
 def test_failed_data_check_leaves_no_folder_and_latest_links_the_newest_run(tmp_path):
     """In Hydra's default outputs/<name>/<time>/: a run stopped by a data check leaves no
     outputs/ at all; a run that trains is reachable as outputs/<name>/latest."""

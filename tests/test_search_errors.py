@@ -64,6 +64,7 @@ def test_bad_input_fails_before_any_trial(tmp_path, case):
     assert not any(p.is_dir() and p.name.isdigit() for p in sweep_dir.glob("*"))
 
 
+@pytest.mark.slow
 def test_study_with_another_space_is_refused(tmp_path):
     data_root = real_data_root("MNIST")
     if data_root is None:

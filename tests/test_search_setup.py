@@ -32,6 +32,7 @@ def open_after(barrier, url: str, results) -> None:
         results.put(str(err))
 
 
+@pytest.mark.slow
 def test_workers_opening_a_fresh_sqlite_file_at_once_all_succeed(tmp_path):
     ctx = mp.get_context("fork")   # optuna is imported once, so the workers start together
     outcomes = []

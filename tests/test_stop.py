@@ -28,6 +28,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_a_stopped_study_stage_leaves_no_process_of_its_group(tmp_path):
     log = tmp_path / "stage.log"
     pgids: List[int] = []

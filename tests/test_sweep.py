@@ -84,6 +84,7 @@ def basic_sweep(tmp_path_factory) -> Path:
     return sweep_dir
 
 
+@pytest.mark.slow
 def test_basic_launcher_sweep_and_its_table(basic_sweep):
     check_2x2(basic_sweep)
     plan = json.loads((basic_sweep / PLAN_FILE).read_text())["jobs"]
@@ -130,6 +131,7 @@ def test_submitit_local_sweep(tmp_path, mnist_root):
     assert (tmp_path / ".submitit").is_dir()   # the jobs really went through submitit
 
 
+@pytest.mark.slow
 def test_diverged_and_aborted_jobs_are_in_the_table(tmp_path, mnist_root):
     """lr=1e6 diverges; the unreadable data root aborts job 4, which stops the sweep: Hydra
     skips the end-of-sweep table, and `regstudy table` still accounts for all 8 jobs.
@@ -201,6 +203,7 @@ def tiny_data_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_every_preset_trains_one_step(tmp_path, tiny_data_root):
     """One multirun over all presets: one optimizer step each, on tiny data of its dataset."""
     out = cli_in_process(["train", "-m", f"experiment={','.join(PRESETS)}", "dataset.val_size=20",
