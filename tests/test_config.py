@@ -144,6 +144,7 @@ def test_hydra_full_error_shows_hydras_own_text(tmp_path):
     assert "Could not find 'model/nosuchmodel'" in res.stderr and "Traceback" in res.stderr
 
 
+@pytest.mark.slow
 def test_cli_negative_strength_exits_nonzero_and_leaves_no_run(tmp_path):
     run_dir = tmp_path / "run"
     # a real process, as a user runs it: exit status 2, one line, no traceback

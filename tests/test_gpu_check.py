@@ -18,6 +18,8 @@ from bench.gpu_loops import AMPS, LOOPS, MODELS, config_for
 
 from .conftest import REPO, positive_finite, real_data_root
 
+pytestmark = pytest.mark.slow   # every test reads one rehearsal that starts processes
+
 
 def _run(args, **env):
     return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True,
@@ -40,7 +42,6 @@ def rehearsal(tmp_path_factory):
                           if n.endswith(".json")}
 
 
-@pytest.mark.slow
 def test_every_section_ran_and_wrote_its_files(rehearsal):
     out, results, data = rehearsal
     assert set(data) == {"check", "cuda_tests", "default_run", "fused", "loops"}

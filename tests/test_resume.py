@@ -210,6 +210,7 @@ def test_relaunched_sweep_completes_only_missing_work(tmp_path):
     assert m1["status"] == "completed" and m1["resumed_at_epoch"] == 1
 
 
+@pytest.mark.slow
 def test_diverged_job_does_not_stop_the_sweep(tmp_path):
     sweep = tmp_path / "sweep"
     res = cli_in_process(["train", "-m", *RUN, "trainer.epochs=1", "optim.lr=1e6,0.05",

@@ -89,6 +89,7 @@ def test_failed_data_check_leaves_no_folder_and_latest_links_the_newest_run(tmp_
     assert res.returncode == 0 and "already finished" in res.stdout
 
 
+@pytest.mark.slow
 def test_each_sweep_job_line_carries_its_job_number(tmp_path):
     sweep_dir = tmp_path / "sweep"
     res = cli_in_process(["train", "-m", *RUN, "seed=0,1", "trainer.max_steps=2",

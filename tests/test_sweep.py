@@ -99,6 +99,7 @@ def test_basic_launcher_sweep_and_its_table(basic_sweep):
         assert tb_runs == [",".join(named)] and tb_runs[0].startswith("reg=")
 
 
+@pytest.mark.slow
 def test_welch_p_of_the_sweep_equals_scipy(basic_sweep):
     by_reg = hand_table(basic_sweep)
     frame = table_csv(str(basic_sweep), "--baseline", "reg=none")
